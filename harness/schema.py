@@ -1,0 +1,191 @@
+"""Pydantic v2 schemas for every YAML edge: benchmark.yaml, tasks/, downstreams/, upstream cards.
+
+Every model forbids unknown keys (``extra="forbid"``) so that a typo is an error, not a silently
+ignored setting. Cross references (task exists, head registered, card args bind to the adapter)
+are checked by :mod:`harness.config`, which reports all problems at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+LANGUAGES = ("en", "fi", "fr")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- benchmark.yaml
+class Paths(Strict):
+    cache: str = ".bench/cache"
+    results: str = ".bench/results"
+    leaderboards: str = "leaderboards"
+    user_cards: str = ".bench/cards"
+    models: str = ".bench/models"
+
+
+class CorpusSpec(Strict):
+    """A real corpus: which dataset adapter reads it and from where."""
+
+    adapter: str
+    root: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    url: str = ""  # where the corpus can be obtained (shown when it is missing)
+
+
+class SynthSpec(Strict):
+    """Size of the embedded synthetic corpus (the generator's own knobs live in harness.synth)."""
+
+    speakers_per_language: int = Field(24, ge=6)
+    utterances_per_speaker: int = Field(16, ge=2)
+    long_per_test_split: int = Field(4, ge=0)
+    short_per_test_split: int = Field(4, ge=0)
+    split_speakers: tuple[int, int, int] = (16, 4, 4)
+    seed: int = 0
+
+    @field_validator("split_speakers")
+    @classmethod
+    def _even(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(n % 2 for n in v):
+            raise ValueError("each split needs an even number of speakers (half male, half female)")
+        return v
+
+
+class SmallModelSpec(Strict):
+    """How the profile trains the four small BiLSTM models."""
+
+    max_epochs: int = 100
+    patience: int = 10
+    batch_size: int = 256
+    max_words: int | None = None  # cap on training word segments (None = all)
+    teacher: str = "minilm"
+
+
+class AnalysisSpec(Strict):
+    layer_sweep: bool = True
+    capacity: bool = True
+    capacity_fraction: float = Field(0.1, gt=0, le=1)
+    capacity_tasks: list[str] = Field(default_factory=lambda: ["gender", "emotion", "intent", "topic", "request"])
+    overlap: bool = True
+    inference_time: bool = True
+    inference_time_language: str = "en"
+    inference_time_task: str = "emotion"
+    umap: bool = True
+
+
+class Profile(Strict):
+    description: str = ""
+    data: Literal["synth", "real"] = "synth"
+    synth: SynthSpec = Field(default_factory=SynthSpec)
+    upstreams: list[str]
+    downstreams: list[str]
+    languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    analyses: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    small_models: SmallModelSpec = Field(default_factory=SmallModelSpec)
+    device: str = "auto"  # auto | cpu | cuda
+    extract_batch_s: float = Field(64.0, gt=0)  # padded audio seconds per extraction batch
+    language_fallback: Literal["english_model", "skip"] = "english_model"
+
+
+class Benchmark(Strict):
+    name: str = "speech-embedding-bench"
+    paths: Paths = Field(default_factory=Paths)
+    corpora: dict[str, CorpusSpec] = Field(default_factory=dict)
+    default_profile: str = "embedded"
+    profiles: dict[str, Profile]
+
+
+# --------------------------------------------------------------------------- tasks/*.yaml
+class TaskSource(Strict):
+    """Where one language of a task comes from."""
+
+    corpus: str = "synth"  # "synth" or a key of benchmark.yaml `corpora`
+    classes: list[str] = Field(default_factory=list)
+    label: str | None = None  # manifest field, when it differs from the task's label
+
+
+class Task(Strict):
+    description: str = ""
+    version: int = 1
+    kind: Literal["classification", "word_discrimination", "emotion_discrimination"]
+    label: str  # manifest label field (gender, emotion, intent, ...)
+    group: Literal["gender", "emotion", "semantic", "words"]
+    paper_table: str | None = None  # key in reference/paper_tables.yaml
+    metrics: list[Literal["f1_micro", "uar", "accuracy", "f1_macro"]] = Field(
+        default_factory=lambda: ["f1_micro", "uar", "accuracy"]
+    )
+    sources: dict[Literal["synth", "real"], dict[str, TaskSource]]
+
+
+# --------------------------------------------------------------------------- downstreams/*.yaml
+class Training(Strict):
+    optimizer: Literal["adam"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(32, ge=1)
+    max_epochs: int = Field(30, ge=1)
+    patience: int | None = Field(None, ge=1)  # early stopping on dev micro-F1; None = keep training
+    grad_clip: float | None = None
+    max_train_items: int | None = None
+
+
+class SweepSpec(Strict):
+    fraction: float = Field(0.3, gt=0, le=1)  # share of the training split used per layer
+    stride: Literal["paper", "all"] | int = "paper"  # paper: every 2nd (base), every 3rd (large)
+    seed: int = 0
+    max_epochs: int | None = None  # default: the downstream's max_epochs
+
+
+class Recipe(Strict):
+    """The head and its training, overridable per profile and for word-level upstreams."""
+
+    head_args: dict[str, Any] = Field(default_factory=dict)
+    training: Training = Field(default_factory=Training)
+
+
+class Downstream(Strict):
+    description: str = ""
+    task: str
+    head: str
+    features: Literal["pooled", "frames"] = "pooled"
+    pool_window_s: float | None = None  # pooled features: mean over the first N seconds (None = all)
+    layer: Literal["sweep", "last"] | int = "sweep"
+    sweep: SweepSpec = Field(default_factory=SweepSpec)
+    head_args: dict[str, Any] = Field(default_factory=dict)
+    training: Training = Field(default_factory=Training)
+    word_level: dict[str, Any] = Field(default_factory=dict)  # recipe overrides for small models
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)  # profile -> overrides
+
+
+# --------------------------------------------------------------------------- upstream cards
+class CardMeta(Strict):
+    display: str = ""
+    family: str = ""
+    group: Literal["baseline", "small", "base", "large", "large_asr_ft", "other"] = "other"
+    params: float | None = None  # as published (for the leaderboard's "published" column)
+    languages: list[str] = Field(default_factory=list)  # pretraining / fine-tuning languages
+    paper_row: str | None = None  # key in reference/paper_tables.yaml `models`
+    reference: str = ""
+    weights: str = ""  # where the weights come from (URL or hub id), shown by `bench info`
+
+
+class CardTest(Strict):
+    """Hints for the upstream contract."""
+
+    min_input_s: float = 0.5
+    padding_invariant: bool = True
+    padding_note: str = ""  # the reason when padding_invariant is false
+    atol: float = 1e-3
+    build: str | None = None  # test fixture builder "module:function" (tiny real-format checkpoint)
+
+
+class Card(Strict):
+    adapter: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    revision: str = "none"
+    meta: CardMeta = Field(default_factory=CardMeta)
+    test: CardTest = Field(default_factory=CardTest)
