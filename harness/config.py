@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from . import yamlio
 from .errors import BenchError, ConfigError, DuplicateNameError, Problem, UnknownNameError, did_you_mean
 from .registry import ADAPTERS, CORPORA, HEADS
-from .schema import LANGUAGES, Benchmark, Card, Downstream, Profile, Recipe, Task, Training
+from .schema import LANGUAGES, Benchmark, Card, Downstream, Paths, Profile, Recipe, Task, Training
 
 RANDOM_SUFFIX = "@random"
 
@@ -199,7 +199,7 @@ class ResolvedDownstream:
     name: str
     config: Downstream
     task_name: str
-    head: str
+    head: str | None
     head_args: dict[str, Any]
     training: Training
     profile: str
@@ -261,7 +261,12 @@ class Workspace:
 
     def path(self, which: str) -> Path:
         """An absolute path from benchmark.yaml `paths` (relative ones are relative to the root)."""
-        p = Path(getattr(self.benchmark.paths, which)).expanduser()
+        try:
+            value = getattr(self.benchmark.paths, which)
+        except ConfigError:  # an invalid benchmark.yaml: still find the folders, for `bench validate`
+            raw = self.benchmark_raw.get("paths")
+            value = (raw if isinstance(raw, dict) else {}).get(which) or getattr(Paths(), which)
+        p = Path(str(value)).expanduser()
         return p if p.is_absolute() else self.root / p
 
     def profile(self, name: str | None = None) -> tuple[str, Profile]:
@@ -406,7 +411,13 @@ class Workspace:
             if ds.task not in self.task_files():
                 problems.append(Problem(str(path), "task", "a task in tasks/", repr(ds.task),
                                         did_you_mean(ds.task, self.task_files())))
-            if ds.head not in HEADS:
+            task_kind = tasks[ds.task].kind if ds.task in tasks else None
+            if ds.head is None and task_kind == "classification":
+                problems.append(Problem(str(path), "head", "a head (classification tasks train one)", "nothing"))
+            if ds.layer_from is not None and ds.layer_from not in self.downstream_files():
+                problems.append(Problem(str(path), "layer_from", "a downstream in downstreams/", repr(ds.layer_from),
+                                        did_you_mean(ds.layer_from, self.downstream_files())))
+            if ds.head is not None and ds.head not in HEADS:
                 problems.append(Problem(str(path), "head", "a registered head (" + ", ".join(HEADS.names()) + ")",
                                         repr(ds.head), did_you_mean(ds.head, HEADS.names())))
             profiles = list(bench.profiles) if bench else list(ds.profiles)
@@ -421,7 +432,7 @@ class Workspace:
                     except ConfigError as e:
                         problems += e.problems
                         break
-                    if ds.head in HEADS:
+                    if ds.head is not None and ds.head in HEADS:
                         problems += _bind_problems(HEADS, ds.head, rd.head_args, where=str(path),
                                                    key=f"profiles.{prof}.head_args" if prof else "head_args",
                                                    skip=("input_size", "num_classes"))

@@ -150,10 +150,11 @@ class Recipe(Strict):
 class Downstream(Strict):
     description: str = ""
     task: str
-    head: str
+    head: str | None = None  # required for classification tasks; discrimination tasks train nothing
     features: Literal["pooled", "frames"] = "pooled"
     pool_window_s: float | None = None  # pooled features: mean over the first N seconds (None = all)
     layer: Literal["sweep", "last"] | int = "sweep"
+    layer_from: str | None = None  # use the layer chosen by this other downstream (same upstream, language)
     sweep: SweepSpec = Field(default_factory=SweepSpec)
     head_args: dict[str, Any] = Field(default_factory=dict)
     training: Training = Field(default_factory=Training)

@@ -1,0 +1,302 @@
+"""The feature cache: one upstream pass per (card + revision, audio set, feature recipe).
+
+An entry stores what every later step needs, in float16:
+
+- ``pooled_<window>.f16``: per utterance and per layer, the mean over time of the features
+  (``full`` = whole utterance, ``w5`` = first 5 s ...), shape [N, L, D];
+- ``frames_L<ii>.f16``: the frame sequences of the layers that sequence heads use, all
+  utterances concatenated, shape [sum T_i, D], with ``offsets`` [N + 1] in ``meta.json``.
+
+Writing: the entry is written into a temporary folder, then renamed; a ``COMPLETE`` marker (the
+last file written) records every file's size and BLAKE2 checksum. A folder without the marker is
+never read. Reading verifies sizes and checksums once per process; a truncated or corrupted entry
+is reported with a warning, removed and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import short_hash
+
+MARKER = "COMPLETE"
+_HOST = socket.gethostname().replace("-", "_").replace(".", "_")
+FORMAT_VERSION = 1
+
+
+class CacheCorruptWarning(UserWarning):
+    pass
+
+
+@dataclass(frozen=True)
+class FeatureRecipe:
+    """How features are computed and pooled. ``frame_layers`` is not part of the key: an entry may
+    be extended with more layers (see :func:`harness.extract.ensure_features`)."""
+
+    sample_rate: int
+    granularity: str = "frame"
+    pool_windows_s: tuple[float | None, ...] = (None, 5.0)
+    max_chunk_s: float = 30.0
+
+    def key_dict(self) -> dict[str, Any]:
+        return {"v": FORMAT_VERSION, **asdict(self)}
+
+
+def window_name(window_s: float | None) -> str:
+    return "full" if window_s is None else f"w{window_s:g}"
+
+
+def entry_key(card_identity: dict[str, Any], audio_fingerprint: str, recipe: FeatureRecipe) -> str:
+    return short_hash({"card": card_identity, "audio": audio_fingerprint, "recipe": recipe.key_dict()}, n=20)
+
+
+def _checksum(path: Path, *, chunk: int = 1 << 22) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+@dataclass
+class EntryMeta:
+    ids: list[str]
+    num_layers: int
+    hidden_size: int
+    frame_counts: list[int]  # frames per utterance (rows of frames_L*)
+    frame_layers: list[int]
+    pool_windows: list[str]
+    frame_rate_hz: float
+    granularity: str
+    skipped: dict[str, str] = field(default_factory=dict)  # id -> reason (not in ids)
+    card: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    audio_fingerprint: str = ""
+    audio_seconds: float = 0.0
+    extract_seconds: float = 0.0
+    upstream_forward_calls: int = 0
+    created: float = 0.0
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.frame_counts, dtype=np.int64)])
+
+
+class FeatureStore:
+    """A complete cache entry, opened read-only (arrays are memory-mapped)."""
+
+    _verified: set[tuple[str, float]] = set()
+
+    def __init__(self, path: Path, meta: EntryMeta, marker: dict[str, Any]):
+        self.path = path
+        self.meta = meta
+        self.marker = marker
+        self._index = {u: i for i, u in enumerate(meta.ids)}
+        self._offsets = meta.offsets
+
+    # ---------------------------------------------------------------- reading
+    @property
+    def ids(self) -> list[str]:
+        return self.meta.ids
+
+    def index_of(self, ids: Iterable[str]) -> np.ndarray:
+        return np.array([self._index[u] for u in ids], dtype=np.int64)
+
+    def __contains__(self, utt_id: object) -> bool:
+        return utt_id in self._index
+
+    def pooled(self, *, layer: int, window_s: float | None = None) -> np.ndarray:
+        """[N, D] float16 mean-pooled features of ``layer`` (rows in ``ids`` order)."""
+        name = window_name(window_s)
+        arr = np.memmap(self.path / f"pooled_{name}.f16", dtype=np.float16, mode="r",
+                        shape=(len(self.meta.ids), self.meta.num_layers, self.meta.hidden_size))
+        return np.asarray(arr[:, layer, :])
+
+    def has_frames(self, layer: int) -> bool:
+        return layer in self.meta.frame_layers
+
+    def frames(self, *, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """(frames [sum T, D] float16 memmap, offsets [N + 1]) of ``layer``."""
+        if layer not in self.meta.frame_layers:
+            raise KeyError(f"layer {layer} frames are not in cache entry {self.path.name} "
+                           f"(stored: {self.meta.frame_layers})")
+        total = int(self._offsets[-1])
+        arr = np.memmap(self.path / f"frames_L{layer:02d}.f16", dtype=np.float16, mode="r",
+                        shape=(total, self.meta.hidden_size))
+        return arr, self._offsets
+
+    def sequences(self, ids: Sequence[str], *, layer: int) -> list[np.ndarray]:
+        """Frame sequences [T_i, D] (float16 copies) of ``ids``."""
+        arr, off = self.frames(layer=layer)
+        return [np.array(arr[off[i]: off[i + 1]]) for i in self.index_of(ids)]
+
+    @property
+    def bytes_on_disk(self) -> int:
+        return sum(int(v["bytes"]) for v in self.marker["files"].values())
+
+    # ---------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, path: Path, *, verify: bool = True) -> FeatureStore | None:
+        """The entry at ``path``, or None when it is absent, incomplete or corrupt (corrupt: warned, removed)."""
+        marker_path = path / MARKER
+        if not marker_path.is_file():
+            return None
+        try:
+            marker = json.loads(marker_path.read_text())
+            meta = EntryMeta(**json.loads((path / "meta.json").read_text()))
+        except (OSError, ValueError, TypeError) as e:
+            _discard(path, f"unreadable marker or meta ({e})")
+            return None
+        stamp = (str(path), marker_path.stat().st_mtime)
+        if verify and stamp not in cls._verified:
+            problem = _verify(path, marker)
+            if problem:
+                _discard(path, problem)
+                return None
+            cls._verified.add(stamp)
+        return cls(path, meta, marker)
+
+
+def _verify(path: Path, marker: dict[str, Any]) -> str:
+    for name, info in marker.get("files", {}).items():
+        p = path / name
+        if not p.is_file():
+            return f"{name} is missing"
+        size = p.stat().st_size
+        if size != info["bytes"]:
+            return f"{name} has {size} bytes, the completion marker says {info['bytes']} (truncated?)"
+        if _checksum(p) != info["blake2"]:
+            return f"{name} does not match its checksum (corrupted)"
+    return ""
+
+
+def _discard(path: Path, reason: str) -> None:
+    warnings.warn(f"feature cache entry {path} is invalid: {reason}; it will be recomputed",
+                  CacheCorruptWarning, stacklevel=3)
+    trash = path.with_name(f"{path.name}.trash-{uuid.uuid4().hex[:8]}")
+    try:
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class EntryWriter:
+    """Streams one entry into a temporary folder; :meth:`commit` makes it visible atomically."""
+
+    def __init__(self, final_path: Path, *, num_layers: int, hidden_size: int, frame_layers: Sequence[int],
+                 pool_windows: Sequence[float | None], expected_rows: int):
+        self.final_path = final_path
+        final_path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = final_path.with_name(f".{final_path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self.tmp.mkdir()
+        self.num_layers, self.hidden_size = num_layers, hidden_size
+        self.frame_layers = sorted(set(frame_layers))
+        self.windows = [window_name(w) for w in pool_windows]
+        self._frame_files = {layer: open(self.tmp / f"frames_L{layer:02d}.f16", "wb") for layer in self.frame_layers}
+        self._pooled = {w: np.zeros((expected_rows, num_layers, hidden_size), np.float32) for w in self.windows}
+        self.ids: list[str] = []
+        self.frame_counts: list[int] = []
+
+    def add(self, utt_id: str, *, frames_by_layer: Sequence[np.ndarray], pooled_by_window: dict[str, np.ndarray]) -> None:
+        """Append one utterance: ``frames_by_layer[l]`` is [T, D]; ``pooled_by_window[w]`` is [L, D]."""
+        row = len(self.ids)
+        self.ids.append(utt_id)
+        self.frame_counts.append(int(frames_by_layer[0].shape[0]))
+        for layer, f in self._frame_files.items():
+            f.write(np.ascontiguousarray(frames_by_layer[layer], dtype=np.float16).tobytes())
+        for w in self.windows:
+            self._pooled[w][row] = pooled_by_window[w]
+
+    def commit(self, meta: EntryMeta) -> FeatureStore:
+        for f in self._frame_files.values():
+            f.close()
+        n = len(self.ids)
+        for w, arr in self._pooled.items():
+            arr[:n].astype(np.float16).tofile(self.tmp / f"pooled_{w}.f16")
+        meta.ids, meta.frame_counts = list(self.ids), list(self.frame_counts)
+        meta.frame_layers, meta.pool_windows = self.frame_layers, self.windows
+        meta.created = time.time()
+        (self.tmp / "meta.json").write_text(json.dumps(asdict(meta)))
+        files = {}
+        for p in sorted(self.tmp.iterdir()):
+            files[p.name] = {"bytes": p.stat().st_size, "blake2": _checksum(p)}
+            with open(p, "rb+") as fh:
+                os.fsync(fh.fileno())
+        marker_tmp = self.tmp / (MARKER + ".tmp")
+        marker_tmp.write_text(json.dumps({"files": files, "format": FORMAT_VERSION}))
+        os.replace(marker_tmp, self.tmp / MARKER)
+        _replace_dir(self.tmp, self.final_path)
+        store = FeatureStore.open(self.final_path, verify=False)
+        if store is None:  # pragma: no cover - we just wrote it
+            raise RuntimeError(f"cache entry {self.final_path} vanished after commit")
+        return store
+
+    def abort(self) -> None:
+        for f in self._frame_files.values():
+            f.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move ``src`` to ``dst``; an existing ``dst`` is moved aside first and then deleted."""
+    if dst.exists():
+        trash = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(dst, trash)
+        os.replace(src, dst)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+def clean_stale_temp(folder: Path, *, older_than_s: float = 3600) -> int:
+    """Remove temporary entry folders left by killed runs (older than ``older_than_s``)."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    now = time.time()
+    for p in folder.iterdir():
+        if p.name.startswith(".") and (".tmp-" in p.name or ".old-" in p.name or ".trash-" in p.name):
+            host, pid = _owner_of(p.name)
+            dead_here = host == _HOST and pid is not None and not _pid_alive(pid)
+            if dead_here or now - p.stat().st_mtime > older_than_s:
+                shutil.rmtree(p, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+def _owner_of(name: str) -> tuple[str | None, int | None]:
+    """(host, pid) of a ``.<key>.tmp-<host>-<pid>-<rand>`` folder name."""
+    if ".tmp-" not in name:
+        return None, None
+    parts = name.split(".tmp-", 1)[1].split("-")
+    try:
+        return parts[0], int(parts[1])
+    except (IndexError, ValueError):
+        return None, None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,316 @@
+"""The ``bench`` command: a thin layer over library functions.
+
+``bench --help`` and ``bench ls`` import neither torch nor any model library: every command
+imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import BenchError, ConfigError
+
+EXIT_USAGE = 2
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from .config import Workspace
+
+    return Workspace.discover(getattr(args, "root", None), overrides=getattr(args, "set", None) or ())
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_validate(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    problems = ws.validate()
+    if problems:
+        print(ConfigError(problems), file=sys.stderr)
+        return 1
+    print(f"ok: {ws.root / 'benchmark.yaml'}, {len(ws.task_files())} tasks, {len(ws.downstream_files())} "
+          f"downstreams, {len(ws.card_files())} upstream cards")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from . import yamlio
+    from .registry import ADAPTERS, CORPORA, HEADS
+
+    ws = _workspace(args)
+    rows: list[tuple[str, str]] = []
+    if args.what == "upstreams":
+        for name, path in ws.card_files().items():
+            try:
+                raw = yamlio.load(path, expand=False)
+                meta = raw.get("meta", {}) if isinstance(raw, dict) else {}
+                rows.append((name, f"{raw.get('adapter', '?')}: {meta.get('display', '')} "
+                                   f"[{meta.get('group', '')}] {','.join(meta.get('languages', []))}"))
+            except BenchError as e:
+                rows.append((name, f"<invalid: {e}>"))
+    elif args.what in ("downstreams", "tasks"):
+        files = ws.downstream_files() if args.what == "downstreams" else ws.task_files()
+        for name, path in files.items():
+            try:
+                raw = yamlio.load(path, expand=False)
+                desc = " ".join(str(raw.get("description", "")).split())
+                extra = f"task={raw.get('task')} head={raw.get('head')}" if args.what == "downstreams" else \
+                    f"kind={raw.get('kind')} languages={sorted({lang for src in raw.get('sources', {}).values() for lang in src})}"
+                rows.append((name, f"{extra}  {desc[:80]}"))
+            except BenchError as e:
+                rows.append((name, f"<invalid: {e}>"))
+    elif args.what == "heads":
+        rows = [(n, HEADS.entry(n).target) for n in HEADS.names()]
+    elif args.what == "adapters":
+        rows = [(n, f"{ADAPTERS.entry(n).target}  ({ADAPTERS.entry(n).source})") for n in ADAPTERS.names()]
+    elif args.what == "corpora":
+        rows = [(n, CORPORA.entry(n).target) for n in CORPORA.names()]
+    elif args.what == "profiles":
+        for name, prof in ws.benchmark.profiles.items():
+            rows.append((name + (" (default)" if name == ws.benchmark.default_profile else ""),
+                         f"{len(prof.upstreams)} upstreams x {len(prof.downstreams)} downstreams x "
+                         f"{len(prof.languages)} languages x {len(prof.seeds)} seeds, data={prof.data}"))
+    width = max((len(r[0]) for r in rows), default=0)
+    for name, desc in rows:
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .cell import CellSpec, run_cell
+    from .device import resolve_device
+
+    ws = _workspace(args)
+    ws.check()
+    profile, prof = ws.profile(args.profile)
+    device = resolve_device(args.device or prof.device)
+    languages = [args.language] if args.language else prof.languages
+    seeds = [args.seed] if args.seed is not None else prof.seeds[:1]
+    worst = 0
+    for lang in languages:
+        for seed in seeds:
+            spec = CellSpec(profile, args.upstream, args.downstream, lang, seed)
+            res = run_cell(ws, spec, device=device, progress=not args.no_progress, force=args.force)
+            _print_result(res)
+            worst = max(worst, 0 if res.get("status") == "ok" else 1)
+    return worst
+
+
+def _print_result(res: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    cell = res.get("cell", {})
+    title = f"{cell.get('upstream')} / {cell.get('downstream')} / {cell.get('language')} / seed {cell.get('seed')}"
+    console = _console()
+    status = res.get("status")
+    if status != "ok":
+        msg = res.get("reason") or (res.get("error") or {}).get("message", "")
+        console.print(f"[bold]{title}[/]: [red]{status}[/]: {msg}")
+        if status == "failed" and os.environ.get("BENCH_DEBUG"):
+            console.print((res.get("error") or {}).get("traceback", ""))
+        return
+    table = Table(title=title + (" (finished earlier; cached result)" if res.get("_skipped") else ""))
+    table.add_column("metric")
+    table.add_column("test", justify="right")
+    metrics = res.get("metrics", {})
+    for k in ("f1_micro", "uar", "accuracy"):
+        if k in metrics:
+            table.add_row({"f1_micro": "micro-F1", "uar": "UAR", "accuracy": "accuracy"}[k], f"{metrics[k]:.1f}")
+    if "utterance_metrics" in res:
+        table.add_row("micro-F1 (utterance vote)", f"{res['utterance_metrics']['f1_micro']:.1f}")
+    for name, val in (res.get("analyses") or {}).items():
+        if isinstance(val, dict) and "summary" in val:
+            table.add_row(name, str(val["summary"]))
+    layer = res.get("layer", {})
+    if layer:
+        table.add_row("layer", f"{layer.get('chosen')} ({layer.get('rule')})")
+    t = res.get("timings", {})
+    table.add_row("wall time", f"{t.get('total_s', 0):.1f} s (features {t.get('features_s', 0):.1f} s, "
+                               f"train {t.get('train_s', 0):.1f} s)")
+    console.print(table)
+    console.print(f"result: {res.get('_path') or ''}".strip(), style="dim")
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from .matrix import run_matrix_cli
+
+    return int(run_matrix_cli(_workspace(args), args))
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import write_leaderboards
+
+    ws = _workspace(args)
+    profile, _ = ws.profile(args.profile)
+    out = write_leaderboards(ws, profile=profile)
+    print(f"leaderboards written to {out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .info import render_info, upstream_info
+
+    ws = _workspace(args)
+    info = upstream_info(ws, args.upstream)
+    print(json.dumps(info, indent=1, default=str) if args.json else render_info(info))
+    return 0
+
+
+def cmd_check_upstream(args: argparse.Namespace) -> int:
+    from .contract import check_upstream_by_name
+
+    ws = _workspace(args)
+    report = check_upstream_by_name(args.name, workspace=ws, language=args.language)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .cell import load_task_dataset
+    from .device import resolve_device
+    from .extract import ensure_features
+
+    ws = _workspace(args)
+    ws.check()
+    profile, prof = ws.profile(args.profile)
+    card = ws.card(args.upstream)
+    task = ws.task(args.task)
+    source = task.sources.get(prof.data, {}).get(args.language)
+    if source is None:
+        raise BenchError(f"task {args.task!r} has no {prof.data} data for language {args.language!r}")
+    dataset = load_task_dataset(ws, prof, source, args.language)
+    store = ensure_features(workspace=ws, card=card, dataset=dataset, language=args.language,
+                            frame_layers=args.frame_layers if args.frame_layers != "all" else "all",
+                            device=resolve_device(args.device or prof.device), batch_s=prof.extract_batch_s,
+                            progress=not args.no_progress)
+    m = store.meta
+    print(f"{store.path}\n  {len(m.ids)} utterances, {m.audio_seconds:.0f} s audio, {m.num_layers} layers x "
+          f"{m.hidden_size}, frames stored for layers {m.frame_layers}, {store.bytes_on_disk / 1e6:.1f} MB, "
+          f"extraction {m.extract_seconds:.1f} s (RTF {m.extract_seconds / max(m.audio_seconds, 1e-9):.3f}), "
+          f"{len(m.skipped)} skipped")
+    for uid, why in list(m.skipped.items())[:10]:
+        print(f"  skipped {uid}: {why}")
+    return 0
+
+
+def cmd_train_upstream(args: argparse.Namespace) -> int:
+    from .smallmodels.train import train_small_model_cli
+
+    return int(train_small_model_cli(_workspace(args), args))
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from .corpora.check import check_named_corpus
+
+    ws = _workspace(args)
+    text, ok = check_named_corpus(ws, args.name, language=args.language, profile=args.profile)
+    print(text)
+    return 0 if ok else 1
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Benchmark speech embeddings: upstreams x downstreams x "
+                                "languages. Offline by default, on an embedded synthetic multilingual corpus.")
+    p.add_argument("--root", help="folder with benchmark.yaml (default: the nearest above the current folder)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Any, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="typed override, e.g. training.lr=1e-4, profile.seeds=[0,1], upstream.args.x=1")
+        return sp
+
+    sp = add("run", cmd_run, "run one cell (or one per language) and print its metrics")
+    sp.add_argument("--upstream", required=True)
+    sp.add_argument("--downstream", required=True)
+    sp.add_argument("--language", help="en, fi or fr (default: every language of the profile)")
+    sp.add_argument("--seed", type=int)
+    sp.add_argument("--profile")
+    sp.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
+    sp.add_argument("--force", action="store_true", help="recompute even if the result exists")
+    sp.add_argument("--no-progress", action="store_true")
+
+    sp = add("matrix", cmd_matrix, "run every cell a profile declares, then write the leaderboards")
+    sp.add_argument("--profile")
+    sp.add_argument("--only", default="", help="filter, e.g. upstream=mfcc,downstream=gender,language=en")
+    sp.add_argument("--dry-run", action="store_true", help="list the cells, their state and the work left")
+    sp.add_argument("--retry-failed", action="store_true", help="rerun only the cells that failed")
+    sp.add_argument("--executor", choices=("local", "ray"), default="local")
+    sp.add_argument("--address", help="Ray cluster address HOST:PORT (with --executor ray)")
+    sp.add_argument("--device", help="cpu, cuda or auto")
+    sp.add_argument("--no-progress", action="store_true")
+    sp.add_argument("--no-leaderboard", action="store_true")
+
+    sp = add("validate", cmd_validate, "check every YAML file and cross reference; print all problems")
+
+    sp = add("ls", cmd_ls, "list registered things")
+    sp.add_argument("what", choices=("upstreams", "downstreams", "tasks", "heads", "adapters", "corpora", "profiles"))
+
+    sp = add("leaderboard", cmd_leaderboard, "regenerate the leaderboards of a profile from its result files")
+    sp.add_argument("--profile")
+
+    sp = add("info", cmd_info, "parameters, layers, frame rate, languages and weights of an upstream")
+    sp.add_argument("--upstream", required=True)
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("check-upstream", cmd_check_upstream, "run the upstream contract on a card or a module:Class")
+    sp.add_argument("name")
+    sp.add_argument("--language", default="en")
+
+    sp = add("extract", cmd_extract, "compute (or find) the cached features of an upstream on a task's corpus")
+    sp.add_argument("--upstream", required=True)
+    sp.add_argument("--task", "--dataset", dest="task", required=True, help="the task whose corpus to extract")
+    sp.add_argument("--language", default="en")
+    sp.add_argument("--profile")
+    sp.add_argument("--frame-layers", default="all", type=lambda s: s if s == "all" else [int(x) for x in s.split(",")])
+    sp.add_argument("--device")
+    sp.add_argument("--no-progress", action="store_true")
+
+    sp = add("train-upstream", cmd_train_upstream, "train a small model (Audio word2vec, Speech2vec, Siamese, LEE)")
+    sp.add_argument("--model", required=True, choices=("audio_word2vec", "speech2vec", "siamese", "lee"))
+    sp.add_argument("--language", default="en")
+    sp.add_argument("--profile")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--force", action="store_true")
+    sp.add_argument("--no-progress", action="store_true")
+
+    data = sub.add_parser("data", help="corpus tools")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    sp = dsub.add_parser("check", help="per split: utterances, hours, labels, speakers and problems (no model)")
+    sp.set_defaults(fn=cmd_data_check)
+    sp.add_argument("name", help="a corpus of benchmark.yaml, or 'synth'")
+    sp.add_argument("--language", default=None)
+    sp.add_argument("--profile")
+    sp.add_argument("--set", action="append", default=[])
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; finished cells are kept, a rerun resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

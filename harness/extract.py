@@ -1,0 +1,273 @@
+"""Run an upstream over an audio set once and store the features in the cache.
+
+Utterances are sorted by length and batched by total padded audio duration; long utterances
+are cut into chunks of at most ``max_chunk_s`` (attention cost grows with the square of the
+length) and their frames concatenated. Word-level upstreams get one row per aligned word.
+Bad audio items are skipped and counted with their reason; they never stop the run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .cache import EntryMeta, EntryWriter, FeatureRecipe, FeatureStore, clean_stale_temp, entry_key, window_name
+from .data import Dataset, Utterance, audio_info, load_audio
+from .errors import AudioError, BenchError
+from .progress import make_progress
+
+if TYPE_CHECKING:
+    import torch
+
+    from .config import ResolvedCard, Workspace
+
+FrameLayers = Iterable[int] | str | Callable[[int], Iterable[int]]
+
+# Process-wide counters: how many upstream passes (cache misses) and forward calls happened.
+STATS: dict[str, int] = {"passes": 0, "forward_calls": 0, "cache_hits": 0}
+
+
+@dataclass(frozen=True)
+class _Row:
+    utt_index: int
+    start: int  # sample offsets inside the utterance's audio
+    stop: int
+
+
+def entry_path(workspace: Workspace, card: ResolvedCard, dataset: Dataset, key: str):  # noqa: ANN201
+    return workspace.path("cache") / "features" / card.name / dataset.name / key
+
+
+def cache_identity(card: ResolvedCard, *, language: str | None, adapter_cls: Any, bound_args: dict[str, Any]) -> dict:
+    """What identifies the upstream's weights: the card, plus the language and the adapter's own
+    fingerprint (e.g. a trained checkpoint's size and mtime) when the adapter depends on them."""
+    ident: dict[str, Any] = dict(card.identity)
+    if "language" in bound_args:
+        ident["language"] = language
+    hook = getattr(adapter_cls, "cache_identity", None)
+    if callable(hook):
+        ident["adapter"] = hook(**bound_args)
+    return ident
+
+
+def lookup(workspace: Workspace, card: ResolvedCard, dataset: Dataset, *, language: str | None,
+           recipe: FeatureRecipe | None = None) -> tuple[str, FeatureStore | None]:
+    """(entry key, the complete entry or None) without running anything."""
+    from .upstream import adapter_class, bind_args
+
+    recipe = recipe or FeatureRecipe()
+    cls = adapter_class(card)
+    bound = bind_args(cls, card.args, context=_context(workspace, language))
+    key = entry_key(cache_identity(card, language=language, adapter_cls=cls, bound_args=bound),
+                    dataset.fingerprint, recipe)
+    return key, FeatureStore.open(entry_path(workspace, card, dataset, key))
+
+
+def ensure_features(*, workspace: Workspace, card: ResolvedCard, dataset: Dataset, language: str | None,
+                    frame_layers: FrameLayers = "all", recipe: FeatureRecipe | None = None,
+                    device: str = "cpu", batch_s: float = 64.0, progress: bool = True,
+                    upstream: torch.nn.Module | None = None) -> FeatureStore:
+    """The cache entry for (card, dataset, recipe), computed now if it is missing or lacks frame layers.
+
+    ``frame_layers``: the layers whose frame sequences must be stored: "all", indices, or a
+    function of the upstream's number of layers returning indices. Pooled vectors are always
+    stored for every layer.
+    """
+    recipe = recipe or FeatureRecipe()
+    key, store = lookup(workspace, card, dataset, language=language, recipe=recipe)
+    path = entry_path(workspace, card, dataset, key)
+    if store is not None:
+        wanted = _resolve_layers(frame_layers, store.meta.num_layers)
+        if all(store.has_frames(layer) for layer in wanted):
+            STATS["cache_hits"] += 1
+            return store
+        frame_layers = sorted(set(store.meta.frame_layers) | set(wanted))
+    clean_stale_temp(path.parent)
+    from .upstream import build_upstream
+
+    module = upstream if upstream is not None else build_upstream(card, language=language, workspace=workspace,
+                                                                     device=device)
+    layers = _resolve_layers(frame_layers, int(module.num_layers))
+    return extract(module=module, dataset=dataset, path=path, frame_layers=layers, recipe=recipe,
+                   card_identity=card.identity, device=device, batch_s=batch_s, progress=progress,
+                   label=f"{card.name} / {dataset.name}")
+
+
+def _context(workspace: Workspace, language: str | None) -> dict[str, Any]:
+    return {"language": language, "models_dir": str(workspace.path("models")), "cache_dir": str(workspace.path("cache"))}
+
+
+def _rows_for(utt_index: int, utt: Utterance, num_samples: int, *, granularity: str, sample_rate: int,
+              max_chunk_samples: int, min_samples: int) -> list[_Row]:
+    if granularity == "word":
+        if not utt.words:
+            raise AudioError(f"{utt.id}: no word alignments (a word-level upstream needs them)")
+        rows = []
+        for w in utt.words:
+            start = max(int(round((w.start_s - utt.start_s) * sample_rate)), 0)
+            stop = min(int(round((w.end_s - utt.start_s) * sample_rate)), num_samples)
+            if start >= num_samples:  # an alignment past the end of the audio
+                continue
+            if stop - start < min_samples:  # too short to give one frame: pad around its centre
+                mid = (start + stop) // 2
+                start = max(mid - min_samples // 2, 0)
+                stop = min(start + min_samples, num_samples)
+            rows.append(_Row(utt_index, start, stop))
+        if not rows:
+            raise AudioError(f"{utt.id}: every word alignment lies past the end of the audio")
+        return rows
+    if granularity == "utterance" or num_samples <= max_chunk_samples:
+        return [_Row(utt_index, 0, num_samples)]
+    n_chunks = math.ceil(num_samples / max_chunk_samples)
+    bounds = np.linspace(0, num_samples, n_chunks + 1).round().astype(int)
+    return [_Row(utt_index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layers: Iterable[int] | str,
+            recipe: FeatureRecipe, card_identity: dict[str, Any], device: str = "cpu", batch_s: float = 64.0,
+            progress: bool = True, label: str = "") -> FeatureStore:
+    """One upstream pass over ``dataset``; writes and returns the cache entry at ``path``."""
+    import torch
+
+    sr = int(module.sample_rate)
+    granularity = getattr(module, "granularity", "frame")
+    num_layers, hidden = int(module.num_layers), int(module.hidden_size)
+    layers = list(range(num_layers)) if frame_layers == "all" else sorted(set(frame_layers))  # type: ignore[arg-type]
+    if any(not 0 <= layer < num_layers for layer in layers):
+        raise BenchError(f"frame layers {layers} out of range for an upstream with {num_layers} layers")
+    min_samples = int(getattr(module, "min_input_samples", 400))
+    max_chunk = int(recipe.max_chunk_s * sr)
+    frames_per_s = sr / max(int(module.downsample_rate), 1)
+
+    utts = sorted(dataset.utterances, key=lambda u: u.id)
+    skipped: dict[str, str] = {}
+    durations = []
+    for u in utts:
+        try:
+            d = u.duration_s if u.duration_s else _header_duration(u)
+        except AudioError as e:
+            skipped[u.id] = str(e)
+            d = -1.0
+        durations.append(d)
+    order = [i for i in np.argsort(durations, kind="stable") if durations[i] >= 0]
+
+    writer = EntryWriter(path, num_layers=num_layers, hidden_size=hidden, frame_layers=layers,
+                         pool_windows=recipe.pool_windows_s, expected_rows=len(order))
+    t0 = time.perf_counter()
+    audio_s = 0.0
+    forward_calls = 0
+    batch_samples = int(batch_s * sr)
+    pending: list[tuple[_Row, np.ndarray]] = []
+    outputs: dict[int, list[tuple[int, list[np.ndarray]]]] = {}  # utt -> [(row start, per-layer frames)]
+    rows_left: dict[int, int] = {}
+    prog = make_progress(enabled=progress)
+    autocast = device.startswith("cuda")
+
+    def run_batch(batch: list[tuple[_Row, np.ndarray]]) -> None:
+        nonlocal forward_calls
+        lens = [len(w) for _, w in batch]
+        wavs = np.zeros((len(batch), max(lens)), np.float32)
+        for i, (_, w) in enumerate(batch):
+            wavs[i, : len(w)] = w
+        x = torch.from_numpy(wavs).to(device)
+        lengths = torch.tensor(lens, dtype=torch.long, device=device)
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            out = module(x, lengths)
+        forward_calls += 1
+        STATS["forward_calls"] += 1
+        out_lens = out.lengths.tolist()
+        per_layer = [h.float().cpu().numpy() for h in out.layers]
+        for i, (row, _) in enumerate(batch):
+            n = max(int(out_lens[i]), 1) if granularity == "frame" else 1
+            outputs.setdefault(row.utt_index, []).append((row.start, [h[i, :n] for h in per_layer]))
+            rows_left[row.utt_index] -= 1
+            if rows_left[row.utt_index] == 0:
+                finish(row.utt_index)
+
+    def finish(ui: int) -> None:
+        parts = sorted(outputs.pop(ui), key=lambda p: p[0])
+        frames = [np.concatenate([p[1][layer] for p in parts], axis=0) for layer in range(num_layers)]
+        utt = utts[ui]
+        pooled = {}
+        for w in recipe.pool_windows_s:
+            n = _frames_in_window(utt, frames[0].shape[0], window_s=w, granularity=granularity,
+                                  frames_per_s=frames_per_s)
+            pooled[window_name(w)] = np.stack([f[:n].mean(axis=0) for f in frames])
+        writer.add(utt.id, frames_by_layer=frames, pooled_by_window=pooled)
+
+    try:
+        with prog:
+            task = prog.add_task(f"extract {label}", total=len(order), info="")
+            for ui in order:
+                utt = utts[ui]
+                try:
+                    wav = load_audio(utt.path, sample_rate=sr, start_s=utt.start_s, end_s=utt.end_s)
+                    if len(wav) < min_samples:
+                        raise AudioError(f"{utt.id}: {len(wav) / sr:.3f} s is shorter than the upstream's minimum "
+                                         f"input ({min_samples / sr:.3f} s)")
+                    rows = _rows_for(ui, utt, len(wav), granularity=granularity, sample_rate=sr,
+                                     max_chunk_samples=max_chunk, min_samples=min_samples)
+                except AudioError as e:
+                    skipped[utt.id] = str(e)
+                    prog.advance(task)
+                    continue
+                audio_s += len(wav) / sr
+                rows_left[ui] = len(rows)
+                for row in rows:
+                    seg = wav[row.start: row.stop]
+                    longest = max([len(seg)] + [len(w) for _, w in pending])
+                    if pending and longest * (len(pending) + 1) > batch_samples:
+                        run_batch(pending)
+                        pending = []
+                    pending.append((row, seg))
+                elapsed = time.perf_counter() - t0
+                prog.update(task, advance=1, info=f"{audio_s:.0f} s audio, RTF {elapsed / max(audio_s, 1e-9):.3f}")
+            if pending:
+                run_batch(pending)
+    except BaseException:
+        writer.abort()
+        raise
+    elapsed = time.perf_counter() - t0
+    STATS["passes"] += 1
+    meta = EntryMeta(ids=[], num_layers=num_layers, hidden_size=hidden, frame_counts=[], frame_layers=layers,
+                     pool_windows=[], frame_rate_hz=frames_per_s, granularity=granularity, skipped=skipped,
+                     card=card_identity, recipe=recipe.key_dict(), audio_fingerprint=dataset.fingerprint,
+                     audio_seconds=audio_s, extract_seconds=elapsed, upstream_forward_calls=forward_calls)
+    if not writer.ids:
+        writer.abort()
+        reasons = "; ".join(list(skipped.values())[:3])
+        raise BenchError(f"no utterance of {dataset.name} could be processed ({len(skipped)} skipped: {reasons})")
+    return writer.commit(meta)
+
+
+def _resolve_layers(frame_layers: FrameLayers, num_layers: int) -> list[int]:
+    if frame_layers == "all":
+        return list(range(num_layers))
+    if callable(frame_layers):
+        return sorted(set(frame_layers(num_layers)))
+    return sorted(set(frame_layers))  # type: ignore[arg-type]
+
+
+def _header_duration(u: Utterance) -> float:
+    frames, sr, _ = audio_info(u.path)
+    end = u.end_s if u.end_s is not None else frames / sr
+    return max(end - u.start_s, 0.0)
+
+
+def _frames_in_window(utt: Utterance, n_frames: int, *, window_s: float | None, granularity: str,
+                      frames_per_s: float) -> int:
+    if window_s is None or granularity == "utterance":
+        return n_frames
+    if granularity == "word":
+        inside = sum(1 for w in utt.words if w.start_s - utt.start_s < window_s)
+        return max(min(inside, n_frames), 1)
+    return max(min(int(math.ceil(window_s * frames_per_s)), n_frames), 1)
+
+
+def frames_needed(layers: Sequence[int] | str) -> str | list[int]:
+    return layers if isinstance(layers, str) else sorted(set(layers))

@@ -1,0 +1,175 @@
+"""Training a probe head on cached features: Adam, early stopping on dev micro-F1, best weights restored.
+
+Deterministic on CPU for a given seed: the head's initialisation and the batch order both come
+from the seed, and nothing else is random.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .progress import make_progress
+from .registry import HEADS
+from .schema import Training
+
+
+@dataclass
+class FeatureSet:
+    """Features of one split for one layer, with integer labels.
+
+    ``kind == "pooled"``: ``x`` is [N, D]. ``kind == "frames"``: ``x`` is all frames [sum T, D]
+    and ``offsets`` [N + 1] delimit the items. ``dims`` restricts the feature dimensions (the
+    10%-capacity retraining).
+    """
+
+    kind: str
+    x: np.ndarray
+    y: np.ndarray
+    ids: list[str]
+    offsets: np.ndarray | None = None
+    dims: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def dim(self) -> int:
+        return int(len(self.dims)) if self.dims is not None else int(self.x.shape[1])
+
+    def subset(self, index: Sequence[int]) -> FeatureSet:
+        index = np.asarray(index, dtype=np.int64)
+        ids = [self.ids[i] for i in index]
+        if self.kind == "pooled":
+            return FeatureSet("pooled", self.x[index], self.y[index], ids, dims=self.dims)
+        assert self.offsets is not None
+        seqs = [self.x[self.offsets[i]: self.offsets[i + 1]] for i in index]
+        x, off = concat_sequences(seqs, dim=self.x.shape[1])
+        return FeatureSet("frames", x, self.y[index], ids, offsets=off, dims=self.dims)
+
+    def with_dims(self, dims: np.ndarray | None) -> FeatureSet:
+        return FeatureSet(self.kind, self.x, self.y, self.ids, self.offsets, None if dims is None else np.asarray(dims))
+
+    def batch(self, index: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features float32 [B, D] or zero-padded [B, T, D], lengths [B])."""
+        if self.kind == "pooled":
+            x = self.x[np.asarray(index)]
+            if self.dims is not None:
+                x = x[:, self.dims]
+            xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            return xt, torch.ones(len(index), dtype=torch.long)
+        assert self.offsets is not None
+        lens = [int(self.offsets[i + 1] - self.offsets[i]) for i in index]
+        out = np.zeros((len(index), max(lens), self.dim), np.float32)
+        for j, i in enumerate(index):
+            seq = self.x[self.offsets[i]: self.offsets[i + 1]]
+            out[j, : lens[j]] = seq[:, self.dims] if self.dims is not None else seq
+        return torch.from_numpy(out), torch.tensor(lens, dtype=torch.long)
+
+
+def concat_sequences(seqs: Sequence[np.ndarray], *, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    lens = [len(s) for s in seqs]
+    off = np.concatenate([[0], np.cumsum(lens, dtype=np.int64)])
+    x = np.concatenate(seqs, axis=0) if seqs else np.zeros((0, dim), np.float16)
+    return x, off
+
+
+def make_head(name: str, *, head_args: dict[str, Any], input_size: int, num_classes: int) -> nn.Module:
+    cls = HEADS.load(name)
+    return cls(input_size=input_size, num_classes=num_classes, **head_args)
+
+
+@dataclass
+class TrainResult:
+    state_dict: dict[str, torch.Tensor]
+    best_epoch: int
+    epochs_run: int
+    best_dev_f1: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def set_seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def train_head(head: nn.Module, *, train: FeatureSet, dev: FeatureSet | None, training: Training, seed: int,
+               progress: bool = False, label: str = "train") -> TrainResult:
+    """Train ``head`` in place; the best-dev weights are loaded back before returning."""
+    if len(train) == 0:
+        raise ValueError("empty training set")
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(head.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    best_state = copy.deepcopy(head.state_dict())
+    best_f1, best_epoch, since_best = -1.0, 0, 0
+    history: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    stopped = False
+    y_all = torch.from_numpy(train.y.astype(np.int64))
+    prog = make_progress(enabled=progress)
+    with prog:
+        task = prog.add_task(label, total=training.max_epochs, info="")
+        epoch = 0
+        for epoch in range(1, training.max_epochs + 1):
+            head.train()
+            order = rng.permutation(len(train))
+            total, count = 0.0, 0
+            for start in range(0, len(order), training.batch_size):
+                idx = order[start: start + training.batch_size]
+                x, lengths = train.batch(idx)
+                logits = head(x, lengths)
+                loss = loss_fn(logits, y_all[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if training.grad_clip:
+                    nn.utils.clip_grad_norm_(head.parameters(), training.grad_clip)
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+                count += len(idx)
+            dev_f1 = accuracy_of(head, dev, batch_size=training.batch_size) if dev is not None and len(dev) else float("nan")
+            history.append({"epoch": epoch, "train_loss": total / count, "dev_f1": dev_f1})
+            prog.update(task, advance=1, info=f"loss {total / count:.3f} dev F1 {dev_f1:.1f}")
+            if dev is None or not len(dev):
+                best_state, best_epoch = copy.deepcopy(head.state_dict()), epoch
+                continue
+            if dev_f1 > best_f1:
+                best_f1, best_epoch, since_best = dev_f1, epoch, 0
+                best_state = copy.deepcopy(head.state_dict())
+            else:
+                since_best += 1
+                if training.patience is not None and since_best >= training.patience:
+                    stopped = True
+                    break
+    head.load_state_dict(best_state)
+    head.eval()
+    return TrainResult(state_dict=best_state, best_epoch=best_epoch, epochs_run=epoch, best_dev_f1=best_f1,
+                       history=history, seconds=time.perf_counter() - t0, stopped_early=stopped)
+
+
+@torch.no_grad()
+def predict(head: nn.Module, data: FeatureSet, *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted class [N], logits [N, C]) in the order of ``data``."""
+    head.eval()
+    outs = []
+    for start in range(0, len(data), batch_size):
+        idx = list(range(start, min(start + batch_size, len(data))))
+        x, lengths = data.batch(idx)
+        outs.append(head(x, lengths).float().numpy())
+    logits = np.concatenate(outs, axis=0) if outs else np.zeros((0, 0), np.float32)
+    return logits.argmax(axis=1) if len(logits) else np.zeros(0, np.int64), logits
+
+
+def accuracy_of(head: nn.Module, data: FeatureSet, *, batch_size: int) -> float:
+    """micro-F1 (= accuracy for single-label classification), in percent."""
+    pred, _ = predict(head, data, batch_size=batch_size)
+    return 100.0 * float(np.mean(pred == data.y))
