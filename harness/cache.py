@@ -43,11 +43,11 @@ class CacheCorruptWarning(UserWarning):
 
 @dataclass(frozen=True)
 class FeatureRecipe:
-    """How features are computed and pooled. ``frame_layers`` is not part of the key: an entry may
-    be extended with more layers (see :func:`harness.extract.ensure_features`)."""
+    """How features are pooled and chunked (the sample rate and granularity follow from the card).
 
-    sample_rate: int
-    granularity: str = "frame"
+    ``frame_layers`` is not part of the recipe: an entry may be extended with more layers (see
+    :func:`harness.extract.ensure_features`)."""
+
     pool_windows_s: tuple[float | None, ...] = (None, 5.0)
     max_chunk_s: float = 30.0
 
