@@ -1,0 +1,330 @@
+"""The matrix: every cell a profile declares, run locally or on a Ray cluster, then the leaderboards.
+
+Stages, each idempotent and resumable:
+
+1. small models: the BiLSTM upstreams the profile lists are trained once per language
+   (``bench train-upstream``), unless their checkpoint exists;
+2. features: one upstream pass per (card, audio set) into the feature cache;
+3. cells: probe training and analyses, one result JSON each.
+
+A rerun skips finished cells (same key, status ok) and failed ones (``--retry-failed`` reruns
+exactly those); unavailable cells are re-checked every time (weights or a corpus may have been
+added). A failed cell records its error and traceback; the other cells go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .cell import CellPlan, CellSpec, Unavailable, cell_status, plan_cell
+from .config import RANDOM_SUFFIX, Workspace
+from .errors import BenchError
+from .results import read_json
+from .schema import Profile
+
+ONLY_KEYS = ("upstream", "downstream", "language", "seed")
+
+
+def parse_only(text: str) -> dict[str, set[str]]:
+    """``"upstream=mfcc,downstream=gender,language=en"`` -> filters (repeat a key for several values;
+    ``upstream=mfcc|siamese`` also works)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or key not in ONLY_KEYS:
+            raise BenchError(f"--only expects key=value with key in {ONLY_KEYS}, got {part!r}")
+        out[key].update(v for v in value.split("|") if v)
+    return dict(out)
+
+
+def cells_of(ws: Workspace, profile_name: str, profile: Profile, *, only: dict[str, set[str]] | None = None) -> list[CellSpec]:
+    """The profile's cells in run order: upstream by upstream (one extraction each), English
+    first (layers chosen on English are reused), downstreams in profile order, then seeds.
+    (Task, language) pairs the task does not define are not cells."""
+    only = only or {}
+    languages = sorted(profile.languages, key=lambda lang: (lang != "en", profile.languages.index(lang)))
+    downstreams = _dependency_order(ws, profile.downstreams)
+    cells = []
+    for up in profile.upstreams:
+        for lang in languages:
+            for ds in downstreams:
+                task = ws.task(ws.downstream(ds).task)
+                if lang not in task.sources.get(profile.data, {}):
+                    continue
+                for seed in profile.seeds:
+                    spec = CellSpec(profile_name, up, ds, lang, seed)
+                    if _selected(spec, only):
+                        cells.append(spec)
+    return cells
+
+
+def _dependency_order(ws: Workspace, names: list[str]) -> list[str]:
+    """Downstreams after the ones whose layer they reuse (``layer_from``)."""
+    ordered: list[str] = []
+    for n in names:
+        dep = ws.downstream(n).layer_from
+        if dep and dep in names and dep not in ordered:
+            ordered.append(dep)
+        if n not in ordered:
+            ordered.append(n)
+    return ordered
+
+
+def _selected(spec: CellSpec, only: dict[str, set[str]]) -> bool:
+    values = {"upstream": {spec.upstream, spec.upstream.removesuffix(RANDOM_SUFFIX)}, "downstream": {spec.downstream},
+              "language": {spec.language}, "seed": {str(spec.seed)}}
+    return all(values[k] & v for k, v in only.items())
+
+
+@dataclass
+class CellState:
+    spec: CellSpec
+    status: str  # todo, stale, done, failed, unavailable, invalid
+    plan: CellPlan | None = None
+    reason: str = ""
+
+
+def survey(ws: Workspace, cells: Iterable[CellSpec]) -> list[CellState]:
+    states = []
+    for spec in cells:
+        try:
+            plan = plan_cell(ws, spec)
+        except Unavailable as e:
+            states.append(CellState(spec, "unavailable", None, str(e)))
+            continue
+        except BenchError as e:
+            states.append(CellState(spec, "invalid", None, str(e)))
+            continue
+        status = cell_status(plan)
+        states.append(CellState(spec, {"ok": "done"}.get(status, status), plan))
+    return states
+
+
+# --------------------------------------------------------------------------- stages
+def small_model_jobs(ws: Workspace, profile: Profile, cells: Iterable[CellSpec]) -> list[tuple[str, str]]:
+    """(model, language) pairs to train: lstm cards used by the cells whose checkpoint is missing."""
+    jobs = set()
+    for spec in cells:
+        card = ws.card(spec.upstream)
+        if card.card.adapter != "lstm" or "checkpoint" in card.args:
+            continue
+        model = str(card.args.get("model", card.base_name))
+        if not (ws.path("models") / model / spec.language / "model.pt").is_file():
+            jobs.add((model, spec.language))
+    return sorted(jobs)
+
+
+def train_small_model_job(ws: Workspace, profile_name: str, model: str, language: str, *, progress: bool) -> dict[str, Any]:
+    from .smallmodels.train import train_for_profile
+
+    return train_for_profile(ws, profile=profile_name, model=model, language=language, progress=progress)
+
+
+def extraction_jobs(ws: Workspace, states: list[CellState]) -> list[CellSpec]:
+    """One representative cell per (card, language, corpus) whose features may be missing."""
+    seen: set[tuple[str, str, str]] = set()
+    jobs = []
+    for st in states:
+        if st.plan is None or st.status == "done" or st.plan.task.kind == "word_discrimination":
+            continue
+        key = (st.plan.card.name, st.spec.language, st.plan.source.corpus)
+        if key not in seen:
+            seen.add(key)
+            jobs.append(st.spec)
+    return jobs
+
+
+def extract_for_cell(ws: Workspace, spec: CellSpec, *, device: str, progress: bool) -> dict[str, Any]:
+    """Stage 2 for one cell's upstream and corpus (returns a small summary; errors are left to the cell)."""
+    from .cell import features_for, load_task_dataset
+
+    try:
+        plan = plan_cell(ws, spec)
+        dataset = load_task_dataset(ws, plan.profile, plan.source, spec.language)
+        store = features_for(ws, plan, dataset, device=device, progress=progress)
+    except Exception as e:  # noqa: BLE001 - the cell itself will record the failure with its traceback
+        return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+    return {"ok": True, "entry": store.path.name, "seconds": store.meta.extract_seconds}
+
+
+# --------------------------------------------------------------------------- executors
+class LocalExecutor:
+    """Runs jobs one after the other in this process."""
+
+    def map(self, fn: Callable[..., Any], jobs: list[Any], *, on_done: Callable[[Any, Any], None],
+            resources: dict[str, float] | None = None) -> None:
+        for job in jobs:
+            on_done(job, fn(job))
+
+    def close(self) -> None:
+        return None
+
+
+def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set[str]] | None = None,
+               retry_failed: bool = False, executor: str = "local", address: str | None = None,
+               device: str = "cpu", progress: bool = True, leaderboard: bool = True) -> dict[str, Any]:
+    """Run the profile's matrix; returns counts, timings and the leaderboard folder."""
+    from .cell import run_cell
+    from .progress import make_progress
+
+    ws.check()
+    profile_name, prof = ws.profile(profile)
+    t0 = time.perf_counter()
+    cells = cells_of(ws, profile_name, prof, only=only)
+    states = survey(ws, cells)
+    if retry_failed:
+        todo = [s for s in states if s.status == "failed"]
+    else:
+        todo = [s for s in states if s.status in ("todo", "stale", "unavailable", "invalid")]
+    counts: Counter[str] = Counter()
+    counts["skipped_done"] = sum(s.status == "done" for s in states)
+    counts["skipped_failed"] = 0 if retry_failed else sum(s.status == "failed" for s in states)
+    ex = _executor(executor, address=address, ws=ws)
+    job_progress = progress and executor == "local"  # remote workers draw no bars of their own
+    try:
+        with make_progress(enabled=progress, transient=False) as prog:
+            models = small_model_jobs(ws, prof, [s.spec for s in todo])
+            if models:
+                task = prog.add_task("small models", total=len(models), info="")
+                ex.map(lambda job: train_small_model_job(ws, profile_name, job[0], job[1], progress=job_progress),
+                       models, on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1})
+            extract = extraction_jobs(ws, [s for s in todo])
+            if extract:
+                task = prog.add_task("features", total=len(extract), info="")
+                ex.map(lambda spec: extract_for_cell(ws, spec, device=device, progress=job_progress), extract,
+                       on_done=lambda job, res: prog.advance(task),
+                       resources={"num_cpus": 1, "num_gpus": 1 if device.startswith("cuda") else 0})
+            task = prog.add_task(f"cells ({profile_name})", total=len(todo), info="")
+
+            def done(state: CellState, res: dict[str, Any]) -> None:
+                counts[res.get("status", "failed")] += 1
+                prog.update(task, advance=1, info=f"ok {counts['ok']} failed {counts['failed']} "
+                                                  f"unavailable {counts['unavailable']}")
+
+            ex.map(lambda st: _run_cell_job(ws, st.spec, device=device, progress=job_progress, run=run_cell), todo,
+                   on_done=done, resources={"num_cpus": 1, "num_gpus": 1 if device.startswith("cuda") else 0})
+    finally:
+        ex.close()
+    out: dict[str, Any] = {"profile": profile_name, "cells": len(cells), "ran": len(todo), "counts": dict(counts),
+                           "seconds": time.perf_counter() - t0}
+    if leaderboard:
+        from .leaderboard import write_leaderboards
+
+        out["leaderboards"] = str(write_leaderboards(ws, profile=profile_name))
+    return out
+
+
+def _run_cell_job(ws: Workspace, spec: CellSpec, *, device: str, progress: bool, run: Callable[..., Any]) -> dict[str, Any]:
+    res = run(ws, spec, device=device, progress=progress, force=True)
+    return {"status": res.get("status"), "reason": res.get("reason", ""),
+            "error": (res.get("error") or {}).get("message", "")}
+
+
+def _executor(kind: str, *, address: str | None, ws: Workspace) -> Any:
+    if kind == "local":
+        return LocalExecutor()
+    if kind == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(address=address, workspace=ws)
+    raise BenchError(f"unknown executor {kind!r}; use local or ray")
+
+
+# --------------------------------------------------------------------------- dry run
+def dry_run(ws: Workspace, *, profile: str | None = None, only: dict[str, set[str]] | None = None) -> str:
+    """The cells, which are done / failed / unavailable / to do, which have cached features, and an estimate."""
+    from .cell import load_task_dataset
+    from .extract import lookup
+
+    ws.check()
+    profile_name, prof = ws.profile(profile)
+    states = survey(ws, cells_of(ws, profile_name, prof, only=only))
+    cached: dict[tuple[str, str, str], bool] = {}
+    lines = [f"profile {profile_name}: {len(states)} cells"]
+    for st in states:
+        feat = ""
+        if st.plan is not None and st.plan.task.kind != "word_discrimination":
+            k = (st.plan.card.name, st.spec.language, st.plan.source.corpus)
+            if k not in cached:
+                try:
+                    ds = load_task_dataset(ws, st.plan.profile, st.plan.source, st.spec.language) \
+                        if st.plan.source.corpus != "synth" or _synth_exists(ws) else None
+                    cached[k] = bool(ds is not None and lookup(ws, st.plan.card, ds, language=st.spec.language)[1])
+                except Exception:  # noqa: BLE001 - dry run only reports
+                    cached[k] = False
+            feat = "features cached" if cached[k] else "features to extract"
+        reason = f"  ({st.reason[:100]})" if st.reason else ""
+        lines.append(f"  {st.status:<11} {st.spec.label:<55} {feat}{reason}")
+    c = Counter(s.status for s in states)
+    lines.append("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+    missing = sum(1 for v in cached.values() if not v)
+    lines.append(f"upstream passes needed: {missing} (of {len(cached)} card x corpus pairs)")
+    est = _estimate(ws, profile_name, [s for s in states if s.status in ("todo", "stale")])
+    lines.append(f"estimated cell time: {est}")
+    return "\n".join(lines)
+
+
+def _synth_exists(ws: Workspace) -> bool:
+    return (ws.path("cache") / "corpora" / "synth").is_dir()
+
+
+def _estimate(ws: Workspace, profile_name: str, todo: list[CellState]) -> str:
+    """From finished cells' wall times (same upstream and downstream, else same downstream)."""
+    from .results import iter_results
+
+    by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
+    by_ds: dict[str, list[float]] = defaultdict(list)
+    for r in iter_results(ws.path("results"), profile_name):
+        if r.get("status") == "ok":
+            t = float(r.get("timings", {}).get("total_s", 0))
+            by_pair[(r["cell"]["upstream"], r["cell"]["downstream"])].append(t)
+            by_ds[r["cell"]["downstream"]].append(t)
+    total, unknown = 0.0, 0
+    for st in todo:
+        xs = by_pair.get((st.spec.upstream, st.spec.downstream)) or by_ds.get(st.spec.downstream)
+        if xs:
+            total += statistics.median(xs)
+        else:
+            unknown += 1
+    return f"about {total / 60:.1f} min for {len(todo) - unknown} cells" + (
+        f"; {unknown} cells without a timing to go by" if unknown else "")
+
+
+def run_matrix_cli(ws: Workspace, args: argparse.Namespace) -> int:
+    from .device import resolve_device
+
+    only = parse_only(args.only)
+    if args.dry_run:
+        print(dry_run(ws, profile=args.profile, only=only))
+        return 0
+    _, prof = ws.profile(args.profile)
+    device = resolve_device(args.device or prof.device)
+    out = run_matrix(ws, profile=args.profile, only=only, retry_failed=args.retry_failed, executor=args.executor,
+                     address=args.address, device=device, progress=not args.no_progress,
+                     leaderboard=not args.no_leaderboard)
+    c = out["counts"]
+    print(f"matrix {out['profile']}: {out['cells']} cells; ran {out['ran']} in {out['seconds']:.0f} s: "
+          f"ok {c.get('ok', 0)}, failed {c.get('failed', 0)}, unavailable {c.get('unavailable', 0)}; "
+          f"skipped {c.get('skipped_done', 0)} finished" +
+          (f" and {c['skipped_failed']} failed (rerun them with --retry-failed)" if c.get("skipped_failed") else ""))
+    if "leaderboards" in out:
+        print(f"leaderboards: {out['leaderboards']}")
+    return 1 if c.get("failed") else 0
+
+
+def state_summary(states: list[CellState]) -> dict[str, Any]:
+    return {"counts": dict(Counter(s.status for s in states)),
+            "cells": [{**asdict(s.spec), "status": s.status, "reason": s.reason} for s in states]}
+
+
+def result_of(ws: Workspace, spec: CellSpec) -> dict[str, Any] | None:
+    from .results import result_path
+
+    return read_json(result_path(ws.path("results"), profile=spec.profile, upstream=spec.upstream,
+                                 downstream=spec.downstream, language=spec.language, seed=spec.seed))
