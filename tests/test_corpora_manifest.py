@@ -165,3 +165,14 @@ def test_check_dataset_reports_problems_per_split(dataset) -> None:
     assert "missing files: 1" in text and "speaker overlap: 2" in text
     assert f"skipped while reading: {len(dataset.skipped)}" in text
     assert json.loads(json.dumps(report)) == report
+
+
+def test_dev_test_fraction_moves_whole_speakers(corpus: Path) -> None:
+    rows = [f"audio/{a},dev,{spk},affil" for a, spk in (("spk1/a.wav", "s1"), ("spk1/b.flac", "s1"),
+                                                         ("spk2/c.wav", "s2"), ("spk3/d.wav", "s3"))]
+    write_text(corpus / "hc.csv", "audio,split,speaker,request\n" + "\n".join(rows) + "\n")
+    ds = manifest.load(root=corpus, language="fr", options={"path": "hc.csv", "dev_test_fraction": 0.5})
+    dev, test = ({u.speaker for u in ds.split(s)} for s in ("dev", "test"))
+    assert dev and test and not dev & test and len(ds.utterances) == 4
+    again = manifest.load(root=corpus, language="fr", options={"path": "hc.csv", "dev_test_fraction": 0.5})
+    assert [(u.id, u.split) for u in again.utterances] == [(u.id, u.split) for u in ds.utterances]

@@ -14,6 +14,7 @@ Contracts:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import unicodedata
 from collections import Counter
@@ -82,7 +83,7 @@ def read_options(options: Mapping[str, Any] | None, spec: Mapping[str, Option], 
     problems = check_options(options, spec, where=where)
     if problems:
         raise ConfigError(problems)
-    out = {k: o.default for k, o in spec.items()}
+    out = {k: copy.deepcopy(o.default) for k, o in spec.items()}
     for key, value in (options or {}).items():
         kind = spec[key].kind
         if kind in ("strs", "strs?") and isinstance(value, str | int):

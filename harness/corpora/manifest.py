@@ -34,7 +34,9 @@ duplicate id. Words past the end of the audio are dropped and counted.
 Options: ``path`` (the manifest file, relative to the root; default ``manifest.jsonl``; a
 ``root`` that is itself a manifest file also works), ``format``, ``label_columns``,
 ``label_map`` (label -> {value: new value}, e.g. to merge Lahjoita Puhetta's three media-skill
-subtopics), ``split_map``, ``name``, ``url`` (shown when the manifest is missing),
+subtopics), ``split_map``, ``dev_test_fraction`` (move a deterministic share of the dev rows, by
+whole speakers, to test: HealthCall30's test labels are not public, so the paper tested on half of
+its development set), ``name``, ``url`` (shown when the manifest is missing),
 ``alignment_tier``.
 """
 
@@ -43,13 +45,14 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..data import SPLITS, Dataset, Utterance, read_manifest_rows, resolve_inside
 from ..errors import DataError
 from .alignments import AlignmentError, fit_words, read_ctm, read_textgrid, words_from_field
-from .common import Option, Skips, corpus_root, finish, read_options
+from .common import Option, Skips, corpus_root, finish, read_options, stable_key
 from .common import duration_s as header_duration
 
 URL = "(set option `url`: where this corpus can be obtained)"
@@ -67,6 +70,8 @@ OPTIONS: dict[str, Option] = {
     "label_columns": Option(None, "strs?", "columns / keys read as labels (null: every non-reserved one)"),
     "label_map": Option({}, "dict", "label -> {value: new value}, applied after reading"),
     "split_map": Option({}, "dict", "split value -> train/dev/test, e.g. {devel: dev}"),
+    "dev_test_fraction": Option(0.0, "float", "share of the dev rows moved to test, by whole speakers in hash "
+                                              "order (HealthCall30: 0.5, half of the development set)", minimum=0),
     "name": Option(None, "str?", "dataset name (default: the manifest's file name without suffix)"),
     "url": Option("", "str", "where the corpus can be obtained (shown when it is missing)"),
     "alignment_tier": Option("words", "str", "the TextGrid interval tier that holds the words"),
@@ -84,6 +89,8 @@ def load(*, root: str | Path, language: str, options: dict[str, Any] | None = No
     rows = _jsonl_rows(path) if fmt == "jsonl" else _table_rows(path, fmt)
     utterances = [u for u in (reader.row(n, row, err) for n, row, err in rows) if u is not None]
     reader.report_columns()
+    if opts["dev_test_fraction"] > 0:
+        utterances = dev_to_test(utterances, fraction=opts["dev_test_fraction"])
     return finish(name=opts["name"] or path.stem, language=language, root=base, utterances=utterances, skips=skips)
 
 
@@ -129,6 +136,25 @@ def _table_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | No
                 yield number, None, f"expected {len(header)} fields (the header's), got {len(fields)}"
                 continue
             yield number, {k: v for k, v in zip(header, fields, strict=True) if v.strip() != ""}, ""
+
+
+def dev_to_test(utterances: list[Utterance], *, fraction: float) -> list[Utterance]:
+    """Move about ``fraction`` of the dev utterances to test, deterministically and by whole speakers.
+
+    Groups are speakers (an utterance of unknown speaker is its own group), taken in SHA-256 order
+    of their names until ``fraction`` of the dev utterances has moved. No random state is used.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, u in enumerate(utterances):
+        if u.split == "dev":
+            groups.setdefault(u.speaker or f"\0{u.id}", []).append(i)
+    target = fraction * sum(len(g) for g in groups.values())
+    moved: set[int] = set()
+    for key in sorted(groups, key=stable_key):
+        if len(moved) >= target:
+            break
+        moved.update(groups[key])
+    return [replace(u, split="test") if i in moved else u for i, u in enumerate(utterances)]
 
 
 class _Reader:
