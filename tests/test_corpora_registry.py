@@ -40,3 +40,12 @@ def test_option_problems_without_reading_the_corpus() -> None:
     assert "options.test_sessions: expected a list of strings" in rendered[1]
     assert option_problems("cafe", {"test_actors": ["11", "12"]}, where="x") == []
     assert option_problems("not_builtin", {"anything": 1}, where="x") == []
+
+
+def test_docs_mention_every_option() -> None:
+    import importlib
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "corpora.md").read_text(encoding="utf-8")
+    absent = [f"{name}.{key}" for name in ADAPTER_MODULES
+              for key in importlib.import_module(f"harness.corpora.{name}").OPTIONS if f"`{key}`" not in docs]
+    assert absent == []
