@@ -143,13 +143,17 @@ def test_missing_manifest_and_bad_options(corpus: Path, tmp_path: Path) -> None:
         manifest.load(root=corpus, language="fi", options={"path": "../manifest.jsonl"})
     with pytest.raises(ConfigError, match="Did you mean 'label_columns'"):
         manifest.load(root=corpus, language="fi", options={"label_column": ["x"]})
+    with pytest.raises(ConfigError) as e:
+        manifest.load(root=corpus, language="fi", options={"label_map": {"topic": "media"}, "split_map": {"a": "b"}})
+    assert "options.label_map.topic" in str(e.value) and "options.split_map.a" in str(e.value)
 
 
 def test_check_dataset_reports_problems_per_split(dataset) -> None:
     gone = replace(dataset.utterances[0], id="ghost", path=str(dataset.root / "audio" / "ghost.wav"), split="dev")
+    broken = replace(dataset.utterances[0], id="broken", path=str(dataset.root / "audio" / "broken.wav"), split="dev")
     d2 = replace(next(u for u in dataset.utterances if u.id == "d"), id="d2", split="test")  # spk3: train and test
     ds = Dataset(name=dataset.name, language="fi", root=dataset.root, skipped=dataset.skipped,
-                 utterances=dataset.utterances + (gone, d2))
+                 utterances=dataset.utterances + (gone, broken, d2))
     report = check.check_dataset(ds, tasks_labels={"emotion": ["neutral", "sadness", "joy", "anger"]})
     assert report["splits"]["train"]["utterances"] == 2 and report["splits"]["train"]["speakers"] == 2
     assert report["splits"]["test"]["labels"]["emotion"] == {"neutral": 2, "sadness": 1}
@@ -157,9 +161,10 @@ def test_check_dataset_reports_problems_per_split(dataset) -> None:
     problems = report["problems"]
     assert problems["missing_files"]["count"] == 1 and "ghost" in problems["missing_files"]["examples"][0]
     assert problems["speaker_overlap"]["examples"] == ["spk1: in dev, train", "spk3: in test, train"]
+    assert problems["unreadable_audio"]["count"] == 1 and "broken" in problems["unreadable_audio"]["examples"][0]
     assert problems["labels_outside_task"]["count"] == 0 and not report["ok"]
     strict = check.check_dataset(ds, tasks_labels={"emotion": ["neutral", "sadness"]}, open_audio=False)
-    assert strict["problems"]["labels_outside_task"]["count"] == 3 and strict["problems"]["missing_files"]["count"] == 0
+    assert strict["problems"]["labels_outside_task"]["count"] == 4 and strict["problems"]["missing_files"]["count"] == 0
     text = check.render_check(report)
     assert "train: 2 utterances" in text and "emotion (2): joy=1, neutral=1" in text
     assert "missing files: 1" in text and "speaker overlap: 2" in text
@@ -170,8 +175,10 @@ def test_check_dataset_reports_problems_per_split(dataset) -> None:
 def test_dev_test_fraction_moves_whole_speakers(corpus: Path) -> None:
     rows = [f"audio/{a},dev,{spk},affil" for a, spk in (("spk1/a.wav", "s1"), ("spk1/b.flac", "s1"),
                                                          ("spk2/c.wav", "s2"), ("spk3/d.wav", "s3"))]
-    write_text(corpus / "hc.csv", "audio,split,speaker,request\n" + "\n".join(rows) + "\n")
+    rows = [rows[0] + ',"[[""hyvää"", 0.05, 0.4]]"'] + [r + "," for r in rows[1:]]  # JSON words, quoted in CSV
+    write_text(corpus / "hc.csv", "audio,split,speaker,request,words\n" + "\n".join(rows) + "\n")
     ds = manifest.load(root=corpus, language="fr", options={"path": "hc.csv", "dev_test_fraction": 0.5})
+    assert [w.word for w in next(u for u in ds.utterances if u.id == "audio/spk1/a").words] == ["hyvää"]
     dev, test = ({u.speaker for u in ds.split(s)} for s in ("dev", "test"))
     assert dev and test and not dev & test and len(ds.utterances) == 4
     again = manifest.load(root=corpus, language="fr", options={"path": "hc.csv", "dev_test_fraction": 0.5})

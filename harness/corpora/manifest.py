@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import SPLITS, Dataset, Utterance, read_manifest_rows, resolve_inside
-from ..errors import DataError
+from ..errors import ConfigError, DataError, Problem
 from .alignments import AlignmentError, fit_words, read_ctm, read_textgrid, words_from_field
 from .common import Option, Skips, corpus_root, finish, read_options, stable_key
 from .common import duration_s as header_duration
@@ -81,6 +81,7 @@ OPTIONS: dict[str, Option] = {
 def load(*, root: str | Path, language: str, options: dict[str, Any] | None = None) -> Dataset:
     """The utterances of one manifest in ``language`` (format and checks: module docstring)."""
     opts = read_options(options, OPTIONS, adapter="manifest")
+    _check_maps(opts)
     url = opts["url"] or URL
     base, path = _locate(root, opts["path"], url=url)
     fmt = opts["format"] if opts["format"] != "auto" else _format(path)
@@ -92,6 +93,17 @@ def load(*, root: str | Path, language: str, options: dict[str, Any] | None = No
     if opts["dev_test_fraction"] > 0:
         utterances = dev_to_test(utterances, fraction=opts["dev_test_fraction"])
     return finish(name=opts["name"] or path.stem, language=language, root=base, utterances=utterances, skips=skips)
+
+
+def _check_maps(opts: dict[str, Any]) -> None:
+    """ConfigError unless label_map is {label: {value: value}} and split_map is {value: train|dev|test}."""
+    where = "corpus adapter 'manifest'"
+    problems = [Problem(where, f"options.label_map.{k}", "a mapping of value -> new value", repr(v))
+                for k, v in opts["label_map"].items() if not isinstance(v, dict)]
+    problems += [Problem(where, f"options.split_map.{k}", "one of " + ", ".join(SPLITS), repr(v))
+                 for k, v in opts["split_map"].items() if v not in SPLITS]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _locate(root: str | Path, relative: str, *, url: str) -> tuple[Path, Path]:
