@@ -180,6 +180,7 @@ class _Reader:
         self.seen_columns: set[str] = set()
         self.ids: dict[str, int] = {}
         self.ctm_cache: dict[Path, dict[str, Any]] = {}
+        self.headers: dict[Path, float] = {}  # many segments often share one long recording
 
     def row(self, number: int, row: dict[str, Any] | None, error: str) -> Utterance | None:
         item = f"{self.manifest}:{number}"
@@ -218,7 +219,9 @@ class _Reader:
         except DataError as e:
             raise _Skip(str(e), kind="path outside root") from None
         start, end = _number(row.get("start"), "start"), _number(row.get("end"), "end")
-        file_s = _header(audio)
+        if audio not in self.headers:
+            self.headers[audio] = _header(audio)
+        file_s = self.headers[audio]
         start_s, end_s = _segment(start, end, file_s)
         duration = (end_s if end_s is not None else file_s) - start_s
         utt_id = self._id(row, audio, start, end, number)
