@@ -1,0 +1,109 @@
+"""IEMOCAP adapter on a tiny IEMOCAP_full_release tree with EmoEvaluation files in the real format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from corpora_fixtures import write_speech, write_text
+
+from harness.corpora import iemocap
+from harness.errors import ConfigError, DataError
+
+HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+
+
+def turn(start: float, end: float, utt: str, code: str) -> str:
+    """One turn block as IEMOCAP writes it: the turn line, then categorical and attribute annotator lines."""
+    return (f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t[2.5000, 2.5000, 2.5000]\n"
+            "C-E1:\tNeutral;\t()\nC-E2:\tNeutral; Frustration;\t()\nC-F1:\tNeutral;\t()\n"
+            "A-E1:\tval 3; act 2; dom  2;\t()\nA-F1:\tval 2; act 3; dom  3;\t(calm)\n\n")
+
+
+# session -> dialog -> [(utterance, code)]
+DIALOGS = {
+    1: {"Ses01F_impro01": [("Ses01F_impro01_F000", "neu"), ("Ses01F_impro01_M000", "ang"),
+                           ("Ses01F_impro01_F001", "exc"), ("Ses01F_impro01_M001", "fru")],
+        "Ses01M_script01_1": [("Ses01M_script01_1_F000", "hap"), ("Ses01M_script01_1_M003", "sad")]},
+    2: {"Ses02F_impro02": [("Ses02F_impro02_F000", "sad"), ("Ses02F_impro02_M000", "xxx")]},
+    3: {"Ses03M_impro03": [("Ses03M_impro03_F000", "ang"), ("Ses03M_impro03_M000", "neu")]},
+    4: {"Ses04F_impro01": [("Ses04F_impro01_F000", "hap"), ("Ses04F_impro01_M000", "neu")]},
+    5: {"Ses05F_impro01": [("Ses05F_impro01_F000", "neu"), ("Ses05F_impro01_M000", "sad"),
+                           ("Ses05F_impro01_M001", "ang")]},
+}
+NO_AUDIO = "Ses05F_impro01_M001"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("iemocap") / "IEMOCAP_full_release"
+    for session, dialogs in DIALOGS.items():
+        folder = root / f"Session{session}"
+        for dialog, turns in dialogs.items():
+            text, trans, t = HEADER, "", 1.0
+            for i, (utt, code) in enumerate(turns):
+                text += turn(t, t + 1.5, utt, code)
+                trans += f"{utt} [{t:08.4f}-{t + 1.5:08.4f}]: Sentence number {i}.\n"
+                t += 2.0
+                if utt != NO_AUDIO:
+                    voice = "en+f3" if utt[-4] == "F" else "en+m3"
+                    write_speech(folder / "sentences" / "wav" / dialog / f"{utt}.wav", f"sentence number {i}",
+                                 voice=voice)
+            if dialog == "Ses02F_impro02":
+                text += "this line is broken\n"
+            write_text(folder / "dialog" / "EmoEvaluation" / f"{dialog}.txt", text)
+            write_text(folder / "dialog" / "transcriptions" / f"{dialog}.txt", trans + "M: [LAUGHTER]\n")
+        (folder / "dialog" / "EmoEvaluation" / "Categorical").mkdir()  # real releases have subfolders here
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset(corpus: Path):
+    return iemocap.load(root=corpus.parent, language="en", options={})
+
+
+def test_labels_speakers_splits(dataset) -> None:
+    by_id = {u.id: u for u in dataset.utterances}
+    assert len(by_id) == 12  # 15 turns - fru - xxx - one without audio
+    assert by_id["Ses01F_impro01_F000"].labels == {"emotion": "neutral", "gender": "female"}
+    assert by_id["Ses01F_impro01_F001"].labels["emotion"] == "happiness"  # exc merged by default
+    # the speaker is the gender letter before the index, not the one after the session
+    assert by_id["Ses01F_impro01_M000"].speaker == "Ses01M"
+    assert by_id["Ses01M_script01_1_F000"].speaker == "Ses01F"
+    assert by_id["Ses01M_script01_1_M003"].labels == {"emotion": "sadness", "gender": "male"}
+    assert by_id["Ses01F_impro01_F000"].text == "Sentence number 0."
+    splits = {s: sorted(u.speaker for u in dataset.split(s)) for s in ("train", "dev", "test")}
+    assert set(splits["test"]) == {"Ses05F", "Ses05M"}
+    assert set(splits["dev"]) == {"Ses04F"}
+    assert "Ses04M" in splits["train"] and not {"Ses04F", "Ses05F", "Ses05M"} & set(splits["train"])
+    assert by_id["Ses01F_impro01_F000"].path.endswith("Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav")
+
+
+def test_other_labels_and_bad_lines_are_skipped_and_counted(dataset) -> None:
+    text = "\n".join(dataset.skipped)
+    assert len(dataset.skipped) == 4, text
+    assert "Ses01F_impro01_M001: emotion 'fru'" in text
+    assert "Ses02F_impro02_M000: emotion 'xxx'" in text
+    assert "Ses02F_impro02.txt:" in text and "this line is broken" in text  # annotator lines are not reported
+    assert NO_AUDIO in text and "missing" in text
+
+
+def test_merge_excited_off_and_dev_speakers(corpus: Path) -> None:
+    ds = iemocap.load(root=corpus, language="en", options={"merge_excited": False, "dev_speakers": ["Ses03M", "Ses02F"]})
+    assert "Ses01F_impro01_F001" not in {u.id for u in ds.utterances}
+    assert any("emotion 'exc'" in s for s in ds.skipped)
+    assert {u.speaker for u in ds.split("dev")} == {"Ses03M", "Ses02F"}
+
+
+def test_dev_speaker_from_the_test_session_is_refused(corpus: Path) -> None:
+    with pytest.raises(ConfigError, match="test session"):
+        iemocap.load(root=corpus, language="en", options={"dev_speakers": ["Ses05F"]})
+    with pytest.raises(ConfigError, match="Did you mean 'merge_excited'"):
+        iemocap.load(root=corpus, language="en", options={"merge_excite": True})
+
+
+def test_missing_corpus(tmp_path: Path) -> None:
+    (tmp_path / "Session1").mkdir()
+    with pytest.raises(DataError) as e:
+        iemocap.load(root=tmp_path, language="en", options={})
+    assert "EmoEvaluation" in str(e.value) and "sail.usc.edu" in str(e.value)
