@@ -204,8 +204,10 @@ def load_task_dataset(ws: Workspace, profile: Profile, source: TaskSource, langu
     if not spec.root:
         raise Unavailable(f"corpus {source.corpus!r} has no root folder: set it in benchmark.yaml "
                           f"(corpora.{source.corpus}.root) or its environment variable. {spec.url}".strip())
+    root = Path(spec.root).expanduser()
+    root = root if root.is_absolute() else ws.root / root
     try:
-        return _load_dataset_cached(source.corpus, spec.adapter, spec.root, language,
+        return _load_dataset_cached(source.corpus, spec.adapter, str(root), language,
                                     json.dumps(spec.options, sort_keys=True))
     except DataError as e:
         raise Unavailable(str(e)) from e

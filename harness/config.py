@@ -21,7 +21,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import yamlio
-from .errors import BenchError, ConfigError, DuplicateNameError, Problem, UnknownNameError, did_you_mean
+from .errors import (
+    BenchError,
+    ConfigError,
+    DuplicateNameError,
+    Problem,
+    UnknownNameError,
+    did_you_mean,
+)
 from .registry import ADAPTERS, CORPORA, HEADS
 from .schema import LANGUAGES, Benchmark, Card, Downstream, Paths, Profile, Recipe, Task, Training
 
@@ -368,7 +375,7 @@ class Workspace:
         bench: Benchmark | None = None
         try:
             bench = self.benchmark
-        except (ConfigError,) as e:
+        except ConfigError as e:
             problems += e.problems
         except BenchError as e:
             problems.append(Problem(bench_path, "<file>", "valid YAML", str(e)))
@@ -479,11 +486,15 @@ class Workspace:
             if bench.default_profile not in bench.profiles:
                 problems.append(Problem(bench_path, "default_profile", "a profile name", repr(bench.default_profile),
                                         did_you_mean(bench.default_profile, bench.profiles)))
+            from .corpora import option_problems
+
             for cname, spec in bench.corpora.items():
                 if spec.adapter not in CORPORA:
                     problems.append(Problem(bench_path, f"corpora.{cname}.adapter",
                                             "a corpus adapter (" + ", ".join(CORPORA.names()) + ")",
                                             repr(spec.adapter), did_you_mean(spec.adapter, CORPORA.names())))
+                else:
+                    problems += option_problems(spec.adapter, spec.options, where=f"{bench_path}: corpora.{cname}")
         return problems
 
     def check(self) -> None:

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cache import EntryMeta, EntryWriter, FeatureRecipe, FeatureStore, clean_stale_temp, entry_key, window_name
+from .cache import (
+    EntryMeta,
+    EntryWriter,
+    FeatureRecipe,
+    FeatureStore,
+    clean_stale_temp,
+    entry_key,
+    window_name,
+)
 from .data import Dataset, Utterance, audio_info, load_audio
 from .errors import AudioError, BenchError
 from .progress import make_progress

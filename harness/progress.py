@@ -90,7 +90,14 @@ def make_progress(*, enabled: bool = True, transient: bool = True) -> Any:
     if _ACTIVE:
         return _Nested(_ACTIVE[-1])
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return _Root(Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

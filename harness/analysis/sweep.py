@@ -116,7 +116,15 @@ def _english_sweep(ws: Workspace, plan: CellPlan, *, device: str, progress: bool
     """The sweep of the same upstream and downstream on English data, computing it when needed."""
     from dataclasses import replace
 
-    from ..cell import CellSpec, Unavailable, build_feature_sets, features_for, load_task_dataset, plan_cell, task_splits
+    from ..cell import (
+        CellSpec,
+        Unavailable,
+        build_feature_sets,
+        features_for,
+        load_task_dataset,
+        plan_cell,
+        task_splits,
+    )
 
     spec = CellSpec(plan.spec.profile, plan.spec.upstream, plan.spec.downstream, "en", plan.spec.seed)
     try:

@@ -127,3 +127,35 @@ def render_check(report: Mapping[str, Any]) -> str:
     if skipped["count"] > len(skipped["examples"]):
         lines.append(f"    ... and {skipped['count'] - len(skipped['examples'])} more")
     return "\n".join(lines)
+
+
+def check_named_corpus(ws: Any, name: str, *, language: str | None = None,
+                       profile: str | None = None) -> tuple[str, bool]:
+    """(report text, no problems) for a corpus of benchmark.yaml or ``synth`` (per language).
+
+    The classes each task expects of this corpus are taken from the task YAMLs, so labels
+    outside a task's set are reported.
+    """
+    from ..cell import load_task_dataset
+    from ..errors import UnknownNameError
+    from ..schema import TaskSource
+
+    _, prof = ws.profile(profile)
+    corpora = ws.benchmark.corpora
+    if name != "synth" and name not in corpora:
+        raise UnknownNameError("corpus", name, ["synth", *corpora])
+    kind = "synth" if name == "synth" else "real"
+    labels: dict[str, dict[str, list[str]]] = defaultdict(dict)  # language -> label -> classes
+    for task_name in ws.task_files():
+        task = ws.task(task_name)
+        for lang, src in task.sources.get(kind, {}).items():
+            if src.corpus == name and src.classes:
+                labels[lang][src.label or task.label] = list(src.classes)
+    languages = [language] if language else (sorted(labels) or prof.languages)
+    texts, ok = [], True
+    for lang in languages:
+        dataset = load_task_dataset(ws, prof, TaskSource(corpus=name), lang)
+        report = check_dataset(dataset, tasks_labels=labels.get(lang) or None)
+        texts.append(f"== {name} ({lang})\n" + render_check(report))
+        ok = ok and not any(report.get("problems", {}).get(k, {}).get("count", 0) for k in PROBLEM_KINDS)
+    return "\n\n".join(texts), ok
