@@ -138,7 +138,8 @@ class Prosody:
         return tuple(getattr(self, f.name) for f in fields(self))
 
     def clipped(self) -> Prosody:
-        return Prosody(*(float(np.clip(v, lo, hi)) for v, (lo, hi) in zip(self.values(), PROSODY_LIMITS, strict=True)))
+        limited = zip(self.values(), PROSODY_LIMITS, strict=True)
+        return Prosody(*(float(np.clip(v, lo, hi)) for v, (lo, hi) in limited))
 
     def espeak_kwargs(self) -> dict[str, int]:
         p = self.clipped()
@@ -227,13 +228,17 @@ FI_TOPICS: dict[str, Templates] = {
     "sports_moments": (("katsoin eilen {} televisiosta", ("jääkiekkoa", "jalkapalloa", "koripalloa", "hiihtoa")),
                        ("meidän joukkue voitti {} maalilla", ("kahdella", "kolmella", "yhdellä", "neljällä")),
                        ("juoksin pitkän lenkin {}", ("aamulla", "illalla", "sunnuntaina", "viime viikolla"))),
-    "my_surroundings": (("asun pienessä {} lähellä keskustaa", ("kaupungissa", "kylässä", "talossa", "asunnossa")),
-                        ("meidän kadulla on {}", ("uusi kauppa", "vanha kirjasto", "iso puisto", "pieni kahvila")),
-                        ("naapurini {} joka päivä", ("siivoaa pihaa", "ajaa pyörällä", "kävelee koiran kanssa"))),
+    "my_surroundings": (("asun pienessä {} lähellä keskustaa",
+                         ("kaupungissa", "kylässä", "talossa", "asunnossa")),
+                        ("meidän kadulla on {}",
+                         ("uusi kauppa", "vanha kirjasto", "iso puisto", "pieni kahvila")),
+                        ("naapurini {} joka päivä",
+                         ("siivoaa pihaa", "ajaa pyörällä", "kävelee koiran kanssa"))),
     "summer": (("kesällä menemme aina {}", ("mökille", "rannalle", "saaristoon", "lappiin")),
                ("uimme järvessä {}", ("joka aamu", "juhannuksena", "heinäkuussa", "illalla")),
                ("kesä on paras aika {} ja levätä", ("grillata", "kalastaa", "uida", "pyöräillä"))),
-    "the_cursed_covid": (("korona muutti {} täysin", ("meidän arjen", "koulunkäynnin", "työnteon", "matkustamisen")),
+    "the_cursed_covid": (("korona muutti {} täysin",
+                          ("meidän arjen", "koulunkäynnin", "työnteon", "matkustamisen")),
                          ("olin karanteenissa {}", ("kaksi viikkoa", "viime keväänä", "koko kesän")),
                          ("käytimme maskia aina {}", ("kaupassa", "bussissa", "koulussa", "töissä"))),
     "media_skills": (("luen uutiset {} joka aamu", ("puhelimesta", "netistä", "lehdestä", "tabletilta")),
@@ -254,13 +259,15 @@ FR_REQUESTS: dict[str, Templates] = {
               ("je souhaite adhérer à votre {}", ("contrat santé", "offre famille", "complémentaire santé")),
               ("j'ai besoin d'une attestation d'affiliation {}", ("pour mon employeur", "pour ma fille",
                                                                  "pour la mairie")),
-              ("je veux changer mon contrat {}", ("pour ma famille", "dès le mois prochain", "pour mon conjoint"))),
+              ("je veux changer mon contrat {}",
+               ("pour ma famille", "dès le mois prochain", "pour mon conjoint"))),
     "presta": (("je voudrais savoir quand je serai remboursé {}", ("pour mes lunettes", "pour le dentiste",
                                                                  "pour ma consultation")),
                ("est-ce que {} est pris en charge", ("le kiné", "l'ostéopathe", "la pharmacie", "l'hôpital")),
                ("je n'ai pas reçu le remboursement de {}", ("mes lunettes", "ma consultation", "mes médicaments",
                                                            "mon dentiste")),
-               ("combien coûte {} avec ma mutuelle", ("une couronne", "une paire de lunettes", "une consultation")),
+               ("combien coûte {} avec ma mutuelle",
+                ("une couronne", "une paire de lunettes", "une consultation")),
                ("je voudrais envoyer une facture {}", ("pour mes lunettes", "du dentiste", "de la pharmacie"))),
 }
 
@@ -350,14 +357,15 @@ def plan_corpus(*, language: str, spec: SynthSpec) -> list[UtterancePlan]:
 def plan_speakers(*, language: str, spec: SynthSpec, base_seed: Sequence[int]) -> list[SpeakerPlan]:
     """Speakers alternate male/female; train takes the first ones, then dev, then test."""
     rng = np.random.default_rng(list(base_seed) + [2])
-    splits = [name for name, n in zip(("train", "dev", "test"), spec.split_speakers, strict=True) for _ in range(n)]
+    sizes = zip(("train", "dev", "test"), spec.split_speakers, strict=True)
+    splits = [name for name, n in sizes for _ in range(n)]
     speakers = []
     for i, split in enumerate(splits):
         male = i % 2 == 0
         variants = MALE_VARIANTS if male else FEMALE_VARIANTS
         offset = Prosody(*(float(rng.normal(0.0, sd)) for sd in SPEAKER_OFFSET_SD.values()))
-        speakers.append(SpeakerPlan(index=i, id=f"{language}_spk{i:02d}", gender="male" if male else "female", split=split,
-                                    variant=variants[(i // 2) % len(variants)], offset=offset))
+        speakers.append(SpeakerPlan(index=i, id=f"{language}_spk{i:02d}", gender="male" if male else "female",
+                                    split=split, variant=variants[(i // 2) % len(variants)], offset=offset))
     return speakers
 
 
@@ -580,7 +588,8 @@ def _meta(*, language: str, spec: SynthSpec, utterances: Sequence[Utterance], ou
               for split in ("train", "dev", "test")}
     return {"config": generator_config(language=language, spec=spec), "counts": counts,
             "utterances": len(utterances), "total_audio_s": round(float(durations.sum()), 2),
-            "duration_s": {"min": round(float(durations.min()), 3), "median": round(float(np.median(durations)), 3),
+            "duration_s": {"min": round(float(durations.min()), 3),
+                           "median": round(float(np.median(durations)), 3),
                            "max": round(float(durations.max()), 3)},
             "bytes_on_disk": _bytes_under(out_dir), "generation_s": round(generation_s, 2)}
 
@@ -631,7 +640,8 @@ def validate_options(options: Mapping[str, Any]) -> SynthSpec:
                            for err in e.errors()]) from None
     if sum(spec.split_speakers) != spec.speakers_per_language:
         raise ConfigError([Problem(where="synth options", key="split_speakers",
-                                   expected=f"train+dev+test speakers = speakers_per_language ({spec.speakers_per_language})",
+                                   expected="train+dev+test speakers = speakers_per_language "
+                                            f"({spec.speakers_per_language})",
                                    found=f"{list(spec.split_speakers)} (sum {sum(spec.split_speakers)})",
                                    hint="Change one of the two so that they agree.")])
     return spec
@@ -772,15 +782,22 @@ def describe_distributions(language: str) -> str:
              "| utterance jitter sd | " + " | ".join(_fmt(jit[c]) for c in PROFILE_COLUMNS) + " |",
              "| limits | " + " | ".join(f"{lo}-{hi}" for lo, hi in (lim[c] for c in PROFILE_COLUMNS)) + " |", "",
              f"Gender (`gender`): male voices {language}+{MALE_VARIANTS[0]}..{MALE_VARIANTS[-1]}, female "
-             f"{language}+{FEMALE_VARIANTS[0]}..{FEMALE_VARIANTS[-1]}; half of the speakers of every split each.", "",
-             f"Semantic (`{profile.semantic_label}`, {len(profile.semantic)} classes, as {profile.semantic_source}):",
+             f"{language}+{FEMALE_VARIANTS[0]}..{FEMALE_VARIANTS[-1]}; half of the speakers of every split "
+             "each.", "",
+             f"Semantic (`{profile.semantic_label}`, {len(profile.semantic)} classes, as "
+             f"{profile.semantic_source}):",
              ""]
     for name, templates in profile.semantic.items():
         example = templates[0][0].format(templates[0][1][0])
         lines.append(f"- `{name}`: {len(templates)} templates, "
                      f"{sum(len(f) for _, f in templates)} fillers, e.g. \"{example}\"")
-    lines += ["", "Classes are dealt round-robin within each split and shuffled per speaker: balanced in "
-              "every split, independent of each other and of gender."]
+    lines += ["", f"Half of the sentences (p = {OPENER_PROBABILITY}) start with an opener shared by all classes: "
+              + ", ".join(f'"{o}"' for o in profile.openers) + ".", "",
+              "Classes are dealt round-robin within each split and shuffled per speaker: balanced in "
+              "every split, independent of each other and of gender.", "",
+              f"Durations: typical utterances are one sentence (two when one lasts under {TYPICAL_MIN_S:g} s); "
+              f"the test split adds short utterances (under {SHORT_MAX_S:g} s) and long ones (over "
+              f"{LONG_MIN_S:g} s, sentences of one class joined)."]
     return "\n".join(lines)
 
 

@@ -34,7 +34,8 @@ def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def corpora(corpus_root: Path) -> dict[str, Dataset]:
-    return {lang: synth.load_synth_corpus(root=corpus_root, language=lang, options=SMALL) for lang in EXPECTED_CLASSES}
+    return {lang: synth.load_synth_corpus(root=corpus_root, language=lang, options=SMALL)
+            for lang in EXPECTED_CLASSES}
 
 
 def _folder(root: Path, language: str) -> Path:
@@ -274,8 +275,9 @@ def test_pooled_mfcc_probe_separates_gender_and_part_of_emotion(
     ds = synth.load_synth_corpus(root=tmp_path_factory.mktemp("synth_default"), language=language, options={})
     upstream = MFCCUpstream()
     with torch.no_grad():
-        pooled = {u.id: upstream.features(torch.from_numpy(load_audio(u.path, sample_rate=16000, max_duration_s=5.0)))
-                  .mean(0).numpy() for u in ds.utterances}
+        first_5s = {u.id: torch.from_numpy(load_audio(u.path, sample_rate=16000, max_duration_s=5.0))
+                    for u in ds.utterances}
+        pooled = {uid: upstream.features(wav).mean(0).numpy() for uid, wav in first_5s.items()}
     train, test = ds.split("train"), ds.split("test")
 
     def accuracy(label: str) -> float:
