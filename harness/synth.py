@@ -430,9 +430,9 @@ def align_words(*, text: str, event_positions: Sequence[tuple[int, int]], audio:
     ``event_positions``: (0-based character offset, start sample at ``engine_rate_hz``) per event.
     Each event is matched to the token that contains its character offset, or to the next token
     when the offset falls between tokens (espeak points one character early, at the space, for
-    the first word of a sentence after the first); a token with no event
-    is joined to the previous word (``"a b"``), or to the next one at the start; extra events on
-    one token are ignored. A word spans from its event to the next word's event (or the audio
+    the first word of a sentence after the first); a token with no event is joined to the
+    previous word (``"in the"``: espeak speaks some function words as one), or to the next one at
+    the start; extra events on one token are ignored. A word spans from its event to the next word's event (or the audio
     end), trimmed to where its sound starts and stops. Words lie inside [0, duration_s].
     """
     tokens = tokenize(text)
@@ -445,7 +445,7 @@ def align_words(*, text: str, event_positions: Sequence[tuple[int, int]], audio:
             first_sample.setdefault(k, sample)
     if not first_sample:
         return ()
-    groups = _group_tokens([t for t, _, _ in tokens], sorted(first_sample))
+    groups = _group_tokens([t for t, _, _ in tokens], set(first_sample))
     rms, frame = _frame_rms(audio, engine_rate_hz=engine_rate_hz)
     threshold = SILENCE_REL_RMS * float(rms.max()) if rms.size else 0.0
     bounds = [first_sample[k] for k, _ in groups] + [len(audio)]
@@ -468,7 +468,7 @@ def _token_at(tokens: Sequence[tuple[str, int, int]], char_pos: int) -> int | No
     return None
 
 
-def _group_tokens(tokens: Sequence[str], aligned: Sequence[int]) -> list[tuple[int, str]]:
+def _group_tokens(tokens: Sequence[str], aligned: set[int]) -> list[tuple[int, str]]:
     """(aligned token index, text) per word: unaligned tokens join their neighbour."""
     groups: list[tuple[int, list[str]]] = []
     leading: list[str] = []
