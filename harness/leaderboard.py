@@ -490,7 +490,7 @@ def _published_footer(*, show: bool, available: bool) -> tuple[str, ...]:
     if show and available:
         return ("paper (Δ): the published score (reference/paper_tables.yaml) and ours minus it, in points.",)
     if show:
-        return ("Published numbers were asked for but reference/paper_tables.yaml was not found.",)
+        return ("Published numbers are not shown: reference/paper_tables.yaml was not found.",)
     return ("Published numbers are not shown: these results come from the synthetic corpus, on which the "
             "paper's real-corpus scores are not comparable (they are in reference/paper_tables.yaml).",)
 
