@@ -293,6 +293,7 @@ def run_cell(ws: Workspace, spec: CellSpec, *, device: str = "cpu", progress: bo
         existing = read_json(plan.result_path)
         if existing and existing.get("key") == plan.key and existing.get("status") == "ok":
             existing["_skipped"] = True
+            existing["_path"] = str(plan.result_path)
             return existing
     try:
         result = execute(ws, plan, device=device, progress=progress)
@@ -304,6 +305,7 @@ def run_cell(ws: Workspace, spec: CellSpec, *, device: str = "cpu", progress: bo
         return _write_status(ws, spec, plan, "failed", error=e, t0=t0)
     result["timings"]["total_s"] = time.perf_counter() - t0
     write_json_atomic(plan.result_path, result)
+    result["_path"] = str(plan.result_path)
     return result
 
 
