@@ -116,26 +116,19 @@ def _english_sweep(ws: Workspace, plan: CellPlan, *, device: str, progress: bool
     """The sweep of the same upstream and downstream on English data, computing it when needed."""
     from dataclasses import replace
 
-    from ..cell import CellSpec, Unavailable, build_feature_sets, features_for, load_task_dataset, plan_cell, task_splits
+    from .. import cell
 
-    spec = CellSpec(plan.spec.profile, plan.spec.upstream, plan.spec.downstream, "en", plan.spec.seed)
+    spec = cell.CellSpec(plan.spec.profile, plan.spec.upstream, plan.spec.downstream, "en", plan.spec.seed)
     try:
-        en_plan = plan_cell(ws, spec)
-        dataset = load_task_dataset(ws, en_plan.profile, en_plan.source, "en")
-    except Unavailable:
+        en_plan = cell.plan_cell(ws, spec)
+        dataset = cell.load_task_dataset(ws, en_plan.profile, en_plan.source, "en")
+    except cell.Unavailable:
         return None
-    splits = task_splits(dataset, task=en_plan.task, source=en_plan.source)
-    store = features_for(ws, en_plan, dataset, device=device, progress=progress)
-    cfg = en_plan.downstream.config
-    word_items = en_plan.granularity == "word" and cfg.features == "pooled"
-
-    def sets_for(layer: int) -> Any:
-        return build_feature_sets(store, splits, layer=layer, features=cfg.features,
-                                  pool_window_s=cfg.pool_window_s, word_items=word_items)
-
+    splits = cell.task_splits(dataset, task=en_plan.task, source=en_plan.source)
+    store = cell.features_for(ws, en_plan, dataset, device=device, progress=progress)
     en_plan = replace(en_plan, language_fallback=False)
-    return run_sweep(ws=ws, plan=en_plan, store=store, sets_for=sets_for, classes=splits["train"].classes,
-                     language="en", progress=progress)
+    return run_sweep(ws=ws, plan=en_plan, store=store, sets_for=cell.feature_sets_for(store, splits, en_plan),
+                     classes=splits["train"].classes, language="en", progress=progress)
 
 
 def plot_curve(curve: dict[int, float], *, chosen: int, title: str, path: Path) -> None:
