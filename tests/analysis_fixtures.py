@@ -129,3 +129,17 @@ def emotion_dataset(root: Path, *, n: int = 8, name: str = "tiny-emo") -> Datase
     utts = [replace(u, labels={**u.labels, "emotion": EMOTIONS[(i // 4) % 2]})
             for i, u in enumerate(ds.utterances)]
     return ds.subset(utts)
+
+
+TINY3_CARD = """\
+# Test card for ProjectedMFCC: tests pass the module to ensure_features(upstream=...) and the card
+# keys its cache entry; English only, so other languages are the paper's "*" fallback.
+adapter: mfcc
+args: {n_mfcc: 13, deltas: false, context: 0}
+revision: "tiny3-test"
+meta: {display: tiny3, family: test, group: base, languages: [en]}
+"""
+
+
+def write_tiny3_card(root: Path) -> None:
+    (root / "upstreams" / "cards" / "tiny3.yaml").write_text(TINY3_CARD)
