@@ -105,7 +105,7 @@ def integrated_gradients(head: nn.Module, data: FeatureSet, *, n_steps: int = 50
     lengths_N = _item_lengths(data)
     out = np.zeros((len(data), data.dim), np.float64)
     for idx in item_chunks(lengths_N, dim=data.dim, budget_elems=budget, max_items=MAX_ITEMS_PER_CALL):
-        x, lengths = data.batch(idx)
+        x, lengths = data.batch(idx.tolist())
         x, lengths = x.to(device), lengths.to(device)
         target = torch.from_numpy(data.y[idx]).to(device)
         steps_per_pass = max(1, min(n_steps, budget // max(x[0].numel() * len(idx), 1)))
@@ -192,7 +192,7 @@ def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list
                     training=ds.training, seed=plan.spec.seed, progress=progress,
                     label=f"capacity {plan.spec.upstream}/{plan.spec.downstream}/{plan.spec.language}")
     pred, _ = predict(head, sub["test"], batch_size=ds.training.batch_size)
-    metrics = classification_metrics(sub["test"].y, pred, num_classes=num_classes)
+    metrics = classification_metrics(sub["test"].y.tolist(), pred.tolist(), num_classes=num_classes)
     training = {"best_epoch": tr.best_epoch, "epochs_run": tr.epochs_run, "best_dev_f1": tr.best_dev_f1,
                 "stopped_early": tr.stopped_early, "seconds": tr.seconds,
                 "head_params": sum(p.numel() for p in head.parameters())}

@@ -93,9 +93,9 @@ def run_sweep(*, ws: Workspace, plan: CellPlan, store: FeatureStore, sets_for: C
         k = max(int(math.ceil(cfg.sweep.fraction * len(train))), min(len(train), 2))
         idx = np.sort(np.random.default_rng(cfg.sweep.seed).choice(len(train), size=k, replace=False))
         subset_size = k
-        head = make_head(plan.downstream.head, head_args=plan.downstream.head_args, input_size=train.dim,
+        head = make_head(plan.downstream.head or "", head_args=plan.downstream.head_args, input_size=train.dim,
                          num_classes=len(classes))
-        res = train_head(head, train=train.subset(idx), dev=fsets["dev"], training=training, seed=cfg.sweep.seed,
+        res = train_head(head, train=train.subset(idx.tolist()), dev=fsets["dev"], training=training, seed=cfg.sweep.seed,
                          progress=progress, label=f"sweep layer {layer}")
         curve[layer] = res.best_dev_f1
     chosen = max(layers, key=lambda la: (curve[la], -la))  # ties: the lower layer

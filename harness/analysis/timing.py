@@ -108,7 +108,7 @@ def timed_utterances(ctx: CellContext) -> list[Utterance]:
 
 
 # --------------------------------------------------------------------------- measuring
-def time_pipeline(*, module: nn.Module, head: nn.Module, utterances: list[Utterance], spec: PipelineSpec,
+def time_pipeline(*, module: Any, head: nn.Module, utterances: list[Utterance], spec: PipelineSpec,
                   device: str, warmup: int, max_chunk_s: float) -> list[dict[str, Any]]:
     """Per-utterance {"id", "audio_s", "load_s", "upstream_s", "head_s"} at batch size 1, after
     ``warmup`` untimed utterances."""
@@ -120,7 +120,7 @@ def time_pipeline(*, module: nn.Module, head: nn.Module, utterances: list[Uttera
             for utt in utterances]
 
 
-def _one(module: nn.Module, head: nn.Module, utt: Utterance, *, spec: PipelineSpec, device: str,
+def _one(module: Any, head: nn.Module, utt: Utterance, *, spec: PipelineSpec, device: str,
          max_chunk_s: float, sync: Callable[[], None]) -> dict[str, Any]:
     import torch
 
@@ -144,7 +144,7 @@ def _one(module: nn.Module, head: nn.Module, utt: Utterance, *, spec: PipelineSp
     return {"id": utt.id, "audio_s": len(wav) / sr, "load_s": t1 - t0, "upstream_s": t2 - t1, "head_s": t3 - t2}
 
 
-def _input_batches(module: nn.Module, utt: Utterance, wav: np.ndarray, *, granularity: str, max_chunk_s: float,
+def _input_batches(module: Any, utt: Utterance, wav: np.ndarray, *, granularity: str, max_chunk_s: float,
                    device: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(wavs [B, T], lengths [B]) as the extractor cuts them: word segments as one batch,
     frame-level audio as chunks of at most ``max_chunk_s``, one per batch."""
