@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -274,6 +275,21 @@ def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, l
     return out, dropped
 
 
+def feature_sets_for(store: FeatureStore, splits: dict[str, LabelledSet],
+                     plan: CellPlan) -> Callable[[int], tuple[dict[str, FeatureSet], list[str]]]:
+    """``layer -> (feature sets per split, dropped items)`` as the cell's head reads them (used by
+    the cell, the layer sweep and the analyses, so that all of them see the same items)."""
+    cfg = plan.downstream.config
+    word_items = plan.granularity == "word" and cfg.features == "pooled"
+    pool_window = cfg.pool_window_s if plan.granularity == "frame" else None
+
+    def sets_for(layer: int) -> tuple[dict[str, FeatureSet], list[str]]:
+        return build_feature_sets(store, splits, layer=layer, features=cfg.features, pool_window_s=pool_window,
+                                  word_items=word_items)
+
+    return sets_for
+
+
 # --------------------------------------------------------------------------- running
 def run_cell(ws: Workspace, spec: CellSpec, *, device: str = "cpu", progress: bool = True,
              force: bool = False) -> dict[str, Any]:
@@ -379,7 +395,7 @@ def run_classification(ws: Workspace, plan: CellPlan, dataset: Dataset, *, devic
                        timings: dict[str, float]) -> dict[str, Any]:
     from .analysis.sweep import choose_layer
     from .metrics import classification_metrics
-    from .train import make_head, predict, train_head
+    from .train import make_head, predict, set_seed, train_head
 
     splits = task_splits(dataset, task=plan.task, source=plan.source)
     classes = splits["train"].classes
@@ -393,12 +409,7 @@ def run_classification(ws: Workspace, plan: CellPlan, dataset: Dataset, *, devic
     ds = plan.downstream
     cfg = ds.config
     word_items = plan.granularity == "word" and cfg.features == "pooled"
-    pool_window = cfg.pool_window_s if plan.granularity == "frame" else None
-
-    def sets_for(layer: int) -> tuple[dict[str, FeatureSet], list[str]]:
-        return build_feature_sets(store, splits, layer=layer, features=cfg.features, pool_window_s=pool_window,
-                                  word_items=word_items)
-
+    sets_for = feature_sets_for(store, splits, plan)
     t = time.perf_counter()
     layer_info = choose_layer(ws=ws, plan=plan, store=store, sets_for=sets_for, classes=classes,
                               device=device, progress=progress)
@@ -406,6 +417,7 @@ def run_classification(ws: Workspace, plan: CellPlan, dataset: Dataset, *, devic
     layer = int(layer_info["chosen"])
     fsets, dropped = sets_for(layer)
     t = time.perf_counter()
+    set_seed(plan.spec.seed)  # the head's initialisation must not depend on whether the sweep was cached
     head = make_head(ds.head, head_args=ds.head_args, input_size=fsets["train"].dim, num_classes=len(classes))
     tr = train_head(head, train=fsets["train"], dev=fsets["dev"], training=ds.training, seed=plan.spec.seed,
                     progress=progress, label=f"train {plan.spec.upstream}/{plan.spec.downstream}/{plan.spec.language}")

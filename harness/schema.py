@@ -69,10 +69,14 @@ class AnalysisSpec(Strict):
     capacity: bool = True
     capacity_fraction: float = Field(0.1, gt=0, le=1)
     capacity_tasks: list[str] = Field(default_factory=lambda: ["gender", "emotion", "intent", "topic", "request"])
+    capacity_ig_steps: int = Field(50, ge=1)  # Integrated Gradients steps (the paper's code: 50)
     overlap: bool = True
+    emotion_triplets: int | None = Field(None, ge=1)  # None: one triplet per test utterance as anchor
     inference_time: bool = True
     inference_time_language: str = "en"
     inference_time_task: str = "emotion"
+    inference_time_warmup: int = Field(2, ge=0)  # untimed runs before the measured test loop
+    inference_time_subset: int = Field(15, ge=1)  # size of the short (< 3 s) and long (> 15 s) subsets
     umap: bool = True
 
 

@@ -93,9 +93,9 @@ def run_sweep(*, ws: Workspace, plan: CellPlan, store: FeatureStore, sets_for: C
         k = max(int(math.ceil(cfg.sweep.fraction * len(train))), min(len(train), 2))
         idx = np.sort(np.random.default_rng(cfg.sweep.seed).choice(len(train), size=k, replace=False))
         subset_size = k
-        head = make_head(plan.downstream.head, head_args=plan.downstream.head_args, input_size=train.dim,
+        head = make_head(plan.downstream.head or "", head_args=plan.downstream.head_args, input_size=train.dim,
                          num_classes=len(classes))
-        res = train_head(head, train=train.subset(idx), dev=fsets["dev"], training=training, seed=cfg.sweep.seed,
+        res = train_head(head, train=train.subset(idx.tolist()), dev=fsets["dev"], training=training, seed=cfg.sweep.seed,
                          progress=progress, label=f"sweep layer {layer}")
         curve[layer] = res.best_dev_f1
     chosen = max(layers, key=lambda la: (curve[la], -la))  # ties: the lower layer
@@ -116,34 +116,19 @@ def _english_sweep(ws: Workspace, plan: CellPlan, *, device: str, progress: bool
     """The sweep of the same upstream and downstream on English data, computing it when needed."""
     from dataclasses import replace
 
-    from ..cell import (
-        CellSpec,
-        Unavailable,
-        build_feature_sets,
-        features_for,
-        load_task_dataset,
-        plan_cell,
-        task_splits,
-    )
+    from .. import cell
 
-    spec = CellSpec(plan.spec.profile, plan.spec.upstream, plan.spec.downstream, "en", plan.spec.seed)
+    spec = cell.CellSpec(plan.spec.profile, plan.spec.upstream, plan.spec.downstream, "en", plan.spec.seed)
     try:
-        en_plan = plan_cell(ws, spec)
-        dataset = load_task_dataset(ws, en_plan.profile, en_plan.source, "en")
-    except Unavailable:
+        en_plan = cell.plan_cell(ws, spec)
+        dataset = cell.load_task_dataset(ws, en_plan.profile, en_plan.source, "en")
+    except cell.Unavailable:
         return None
-    splits = task_splits(dataset, task=en_plan.task, source=en_plan.source)
-    store = features_for(ws, en_plan, dataset, device=device, progress=progress)
-    cfg = en_plan.downstream.config
-    word_items = en_plan.granularity == "word" and cfg.features == "pooled"
-
-    def sets_for(layer: int) -> Any:
-        return build_feature_sets(store, splits, layer=layer, features=cfg.features,
-                                  pool_window_s=cfg.pool_window_s, word_items=word_items)
-
+    splits = cell.task_splits(dataset, task=en_plan.task, source=en_plan.source)
+    store = cell.features_for(ws, en_plan, dataset, device=device, progress=progress)
     en_plan = replace(en_plan, language_fallback=False)
-    return run_sweep(ws=ws, plan=en_plan, store=store, sets_for=sets_for, classes=splits["train"].classes,
-                     language="en", progress=progress)
+    return run_sweep(ws=ws, plan=en_plan, store=store, sets_for=cell.feature_sets_for(store, splits, en_plan),
+                     classes=splits["train"].classes, language="en", progress=progress)
 
 
 def plot_curve(curve: dict[int, float], *, chosen: int, title: str, path: Path) -> None:

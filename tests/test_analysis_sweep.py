@@ -1,0 +1,111 @@
+"""Layer sweep: finds the layer with the signal, reads only the feature cache, English-layer rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness import cell
+from harness.analysis.sweep import candidate_layers, choose_layer, run_sweep, sweep_path
+from harness.cell import CellSpec, feature_sets_for, plan_cell, task_splits
+from harness.config import Workspace, parse_overrides
+from harness.extract import STATS, ensure_features
+from harness.results import read_json
+from tests.analysis_fixtures import (  # noqa: F401
+    ProjectedMFCC,
+    emotion_dataset,
+    one_torch_thread,
+    planted_pooled,
+    write_probe_downstreams,
+    write_tiny3_card,
+)
+
+
+def test_candidate_layers() -> None:
+    assert candidate_layers(13) == [1, 3, 5, 7, 9, 11]  # base: every other transformer layer
+    assert candidate_layers(25) == [1, 4, 7, 10, 13, 16, 19, 22]  # large: every third
+    assert candidate_layers(13, stride="all") == list(range(13))
+    assert candidate_layers(13, stride=4) == [1, 5, 9]
+    assert candidate_layers(1) == [0]
+
+
+def _fake_store(num_layers: int) -> SimpleNamespace:
+    """What the sweep reads of a store: its layer count and entry name (features come from sets_for)."""
+    return SimpleNamespace(meta=SimpleNamespace(num_layers=num_layers), path=Path("planted-entry"))
+
+
+def test_sweep_picks_the_layer_with_the_planted_signal(workspace_dir: Path) -> None:
+    write_probe_downstreams(workspace_dir)
+    ws = Workspace(workspace_dir)
+    plan = plan_cell(ws, CellSpec("smoke", "mfcc", "probe_linear", "en", 0))
+    calls: list[int] = []
+
+    def sets_for(layer: int):
+        calls.append(layer)
+        shift = 1.5 if layer == 5 else 0.0  # only layer 5 carries the label
+        return {"train": planted_pooled(120, dim=8, informative=[2], seed=10 + layer, shift=shift),
+                "dev": planted_pooled(80, dim=8, informative=[2], seed=50 + layer, shift=shift)}, []
+
+    res = run_sweep(ws=ws, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
+                    language="en", progress=False)
+    assert res["chosen"] == 5 and res["candidates"] == list(range(9)) and res["subset_size"] == 60
+    assert res["curve"]["5"] == max(res["curve"].values()) and res["curve"]["5"] > 80
+    assert sweep_path(ws, plan, "en").is_file() and Path(res["plot"]).is_file()
+    calls.clear()
+    again = choose_layer(ws=ws, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
+                         device="cpu", progress=False)
+    assert again == res and calls == []  # every seed of the cell reuses the saved curve
+
+
+def test_fixed_last_and_single_layer_rules(workspace_dir: Path) -> None:
+    write_probe_downstreams(workspace_dir)
+    for override, n, expected in (("downstream.layer=last", 9, 8), ("downstream.layer=3", 9, 3),
+                                  ("downstream.layer=sweep", 1, 0)):
+        ws = Workspace(workspace_dir, parse_overrides([override]))
+        plan = plan_cell(ws, CellSpec("smoke", "mfcc", "probe_linear", "en", 0))
+        res = choose_layer(ws=ws, plan=plan, store=_fake_store(n), sets_for=None, classes=("a", "b"),
+                           device="cpu", progress=False)
+        assert res["chosen"] == expected
+
+
+@pytest.fixture
+def tiny3(workspace_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A 3-layer upstream whose features are in the cache; cells load the tiny espeak dataset."""
+    write_probe_downstreams(workspace_dir)
+    write_tiny3_card(workspace_dir)
+    ws = Workspace(workspace_dir)
+    ds = emotion_dataset(tmp_path / "audio", n=8)
+    monkeypatch.setattr(cell, "load_task_dataset", lambda *a, **k: ds)
+    up = ProjectedMFCC()
+    store = ensure_features(workspace=ws, card=ws.card("tiny3"), dataset=ds, language="en", upstream=up,
+                            progress=False)
+    assert up.forward_calls >= 1 and store.meta.num_layers == 3
+    return ws, ds, up, store
+
+
+def test_whole_sweep_reads_the_cache_only(tiny3) -> None:
+    ws, ds, up, store = tiny3
+    calls, passes = up.forward_calls, STATS["passes"]
+    plan = plan_cell(ws, CellSpec("smoke", "tiny3", "probe_linear", "en", 0))
+    splits = task_splits(ds, task=plan.task, source=plan.source)
+    res = run_sweep(ws=ws, plan=plan, store=store, sets_for=feature_sets_for(store, splits, plan),
+                    classes=splits["train"].classes, language="en", progress=False)
+    assert res["candidates"] == [0, 1, 2] and set(res["curve"]) == {"0", "1", "2"}
+    assert up.forward_calls == calls and STATS["passes"] == passes
+
+
+def test_english_layer_rule_for_a_model_without_variant(tiny3) -> None:
+    """tiny3 is English-only: its Finnish cell reuses the layer chosen on the English task."""
+    ws, ds, up, store = tiny3
+    calls, passes = up.forward_calls, STATS["passes"]
+    fi_plan = plan_cell(ws, CellSpec("smoke", "tiny3", "probe_linear", "fi", 0))
+    assert fi_plan.language_fallback
+    res = choose_layer(ws=ws, plan=fi_plan, store=store, sets_for=None, classes=("female", "male"),
+                       device="cpu", progress=False)
+    en_file = ws.path("results") / "smoke" / "sweeps" / "tiny3" / "probe_linear" / "en.json"
+    assert res["from_language"] == "en" and "English task" in res["rule"]
+    assert en_file.is_file() and res["chosen"] == read_json(en_file)["result"]["chosen"]
+    assert not en_file.with_name("fi.json").exists()
+    assert up.forward_calls == calls and STATS["passes"] == passes
