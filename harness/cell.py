@@ -246,8 +246,11 @@ def _layers_of(layer: Any, stride: Any, num_layers: int, candidates: Any) -> lis
 
 
 def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, layer: int, features: str,
-                       pool_window_s: float | None, word_items: bool) -> tuple[dict[str, FeatureSet], list[str]]:
-    """Feature sets per split from the cache; items the extraction skipped are dropped and named."""
+                       pool_window_s: float | None, word_items: bool,
+                       standardize: bool = False) -> tuple[dict[str, FeatureSet], list[str]]:
+    """Feature sets per split from the cache; items the extraction skipped are dropped and named.
+
+    With ``standardize`` every split is z-scored with the training split's statistics."""
     from .train import FeatureSet, concat_sequences
 
     out: dict[str, FeatureSet] = {}
@@ -272,6 +275,9 @@ def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, l
             seqs = store.sequences(ids, layer=layer)
             x, off = concat_sequences(seqs, dim=store.meta.hidden_size)
             out[name] = FeatureSet("frames", x, y, ids, offsets=off)
+    if standardize and len(out.get("train", [])):
+        mean, std = out["train"].stats()
+        out = {name: fs.with_stats(mean, std) for name, fs in out.items()}
     return out, dropped
 
 
@@ -285,9 +291,21 @@ def feature_sets_for(store: FeatureStore, splits: dict[str, LabelledSet],
 
     def sets_for(layer: int) -> tuple[dict[str, FeatureSet], list[str]]:
         return build_feature_sets(store, splits, layer=layer, features=cfg.features, pool_window_s=pool_window,
-                                  word_items=word_items)
+                                  word_items=word_items, standardize=cfg.standardize)
 
     return sets_for
+
+
+def head_for(plan: CellPlan, store: FeatureStore, *, input_size: int, num_classes: int) -> nn.Module:
+    """A fresh head of the cell's downstream (the cell, the sweep and the 10% retraining all use this)."""
+    from .train import make_head
+
+    ds = plan.downstream
+    if ds.head is None:
+        raise BenchError(f"downstream {plan.spec.downstream!r} declares no head")
+    rate = store.meta.frame_rate_hz if plan.granularity == "frame" else None
+    return make_head(ds.head, head_args=ds.head_args, input_size=input_size, num_classes=num_classes,
+                     input_frame_rate_hz=rate)
 
 
 # --------------------------------------------------------------------------- running
@@ -395,7 +413,7 @@ def run_classification(ws: Workspace, plan: CellPlan, dataset: Dataset, *, devic
                        timings: dict[str, float]) -> dict[str, Any]:
     from .analysis.sweep import choose_layer
     from .metrics import classification_metrics
-    from .train import make_head, predict, set_seed, train_head
+    from .train import predict, set_seed, train_head
 
     splits = task_splits(dataset, task=plan.task, source=plan.source)
     classes = splits["train"].classes
@@ -418,7 +436,7 @@ def run_classification(ws: Workspace, plan: CellPlan, dataset: Dataset, *, devic
     fsets, dropped = sets_for(layer)
     t = time.perf_counter()
     set_seed(plan.spec.seed)  # the head's initialisation must not depend on whether the sweep was cached
-    head = make_head(ds.head, head_args=ds.head_args, input_size=fsets["train"].dim, num_classes=len(classes))
+    head = head_for(plan, store, input_size=fsets["train"].dim, num_classes=len(classes))
     tr = train_head(head, train=fsets["train"], dev=fsets["dev"], training=ds.training, seed=plan.spec.seed,
                     progress=progress, label=f"train {plan.spec.upstream}/{plan.spec.downstream}/{plan.spec.language}")
     timings["train_s"] = time.perf_counter() - t
@@ -470,10 +488,11 @@ def run_classification(ws: Workspace, plan: CellPlan, dataset: Dataset, *, devic
 def _post_steps(plan: CellPlan) -> list[str]:
     a = plan.profile.analyses
     steps = []
-    if a.capacity and plan.task_name in a.capacity_tasks:
+    first_seed = plan.spec.seed == plan.profile.seeds[0]
+    if a.capacity and plan.task_name in a.capacity_tasks and first_seed:
         steps.append("capacity")
     if (a.inference_time and plan.task_name == a.inference_time_task and plan.spec.language == a.inference_time_language
-            and plan.spec.seed == plan.profile.seeds[0]):
+            and first_seed):
         steps.append("inference_time")
     return steps
 

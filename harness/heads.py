@@ -38,10 +38,16 @@ class BiLSTMHead(nn.Module):
 
     def __init__(self, *, input_size: int, num_classes: int, hidden_size: int = 512, num_layers: int = 4,
                  dropout: float = 0.3, mlp_sizes: tuple[int, ...] | list[int] = (1024, 1024, 1024),
-                 pooling: Literal["mean", "sum"] = "mean", output_bias: bool = False, input_stride: int = 1):
+                 pooling: Literal["mean", "sum"] = "mean", output_bias: bool = False, input_stride: int = 1,
+                 max_frame_rate_hz: float | None = None, input_frame_rate_hz: float | None = None):
         super().__init__()
         self.pooling = pooling
-        self.input_stride = int(input_stride)
+        # input_stride: average every k frames; max_frame_rate_hz: choose k from the upstream's frame
+        # rate (100 Hz MFCC and 50 Hz transformers both end up near the same rate). 1 / None = off.
+        stride = int(input_stride)
+        if max_frame_rate_hz and input_frame_rate_hz:
+            stride = max(stride, int(round(input_frame_rate_hz / max_frame_rate_hz)))
+        self.input_stride = max(stride, 1)
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True)
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         width = 2 * hidden_size

@@ -157,6 +157,9 @@ class Downstream(Strict):
     head: str | None = None  # required for classification tasks; discrimination tasks train nothing
     features: Literal["pooled", "frames"] = "pooled"
     pool_window_s: float | None = None  # pooled features: mean over the first N seconds (None = all)
+    # z-score each feature dimension with the training split's statistics before the head
+    # (the probe then sees MFCC energies and transformer dimensions on one scale).
+    standardize: bool = True
     layer: Literal["sweep", "last"] | int = "sweep"
     layer_from: str | None = None  # use the layer chosen by this other downstream (same upstream, language)
     sweep: SweepSpec = Field(default_factory=SweepSpec)

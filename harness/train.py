@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,8 +26,9 @@ class FeatureSet:
     """Features of one split for one layer, with integer labels.
 
     ``kind == "pooled"``: ``x`` is [N, D]. ``kind == "frames"``: ``x`` is all frames [sum T, D]
-    and ``offsets`` [N + 1] delimit the items. ``dims`` restricts the feature dimensions (the
-    10%-capacity retraining).
+    and ``offsets`` [N + 1] delimit the items. ``mean``/``std`` [D] standardise the features as
+    the head reads them (statistics of the training split); ``dims`` then restricts the feature
+    dimensions (the 10%-capacity retraining).
     """
 
     kind: str
@@ -36,6 +37,8 @@ class FeatureSet:
     ids: list[str]
     offsets: np.ndarray | None = None
     dims: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -48,29 +51,54 @@ class FeatureSet:
         index = np.asarray(index, dtype=np.int64)
         ids = [self.ids[i] for i in index]
         if self.kind == "pooled":
-            return FeatureSet("pooled", self.x[index], self.y[index], ids, dims=self.dims)
+            return FeatureSet("pooled", self.x[index], self.y[index], ids, dims=self.dims, mean=self.mean, std=self.std)
         assert self.offsets is not None
         seqs = [self.x[self.offsets[i]: self.offsets[i + 1]] for i in index]
         x, off = concat_sequences(seqs, dim=self.x.shape[1])
-        return FeatureSet("frames", x, self.y[index], ids, offsets=off, dims=self.dims)
+        return FeatureSet("frames", x, self.y[index], ids, offsets=off, dims=self.dims, mean=self.mean, std=self.std)
 
     def with_dims(self, dims: np.ndarray | None) -> FeatureSet:
-        return FeatureSet(self.kind, self.x, self.y, self.ids, self.offsets, None if dims is None else np.asarray(dims))
+        return replace(self, dims=None if dims is None else np.asarray(dims))
+
+    def with_stats(self, mean: np.ndarray | None, std: np.ndarray | None) -> FeatureSet:
+        return replace(self, mean=mean, std=std)
+
+    def lengths(self) -> np.ndarray:
+        """Frames per item (1 for pooled items)."""
+        if self.kind == "pooled" or self.offsets is None:
+            return np.ones(len(self.y), dtype=np.int64)
+        return np.diff(self.offsets)
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-dimension mean and standard deviation over all items (pooled) or frames (frames)."""
+        x = self.x
+        mean = np.zeros(x.shape[1], np.float64)
+        sq = np.zeros(x.shape[1], np.float64)
+        n = max(len(x), 1)
+        for start in range(0, len(x), 65536):  # chunks: float16 memmaps can be large
+            chunk = np.asarray(x[start: start + 65536], dtype=np.float64)
+            mean += chunk.sum(0)
+            sq += (chunk**2).sum(0)
+        mean /= n
+        std = np.sqrt(np.maximum(sq / n - mean**2, 0.0))
+        return mean.astype(np.float32), np.where(std < 1e-5, 1.0, std).astype(np.float32)
+
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if self.mean is not None and self.std is not None:
+            x = (x - self.mean) / self.std
+        return x[:, self.dims] if self.dims is not None else x
 
     def batch(self, index: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """(features float32 [B, D] or zero-padded [B, T, D], lengths [B])."""
         if self.kind == "pooled":
-            x = self.x[np.asarray(index)]
-            if self.dims is not None:
-                x = x[:, self.dims]
-            xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-            return xt, torch.ones(len(index), dtype=torch.long)
+            x = self._prepare(self.x[np.asarray(index)])
+            return torch.from_numpy(np.ascontiguousarray(x)), torch.ones(len(index), dtype=torch.long)
         assert self.offsets is not None
         lens = [int(self.offsets[i + 1] - self.offsets[i]) for i in index]
         out = np.zeros((len(index), max(lens), self.dim), np.float32)
         for j, i in enumerate(index):
-            seq = self.x[self.offsets[i]: self.offsets[i + 1]]
-            out[j, : lens[j]] = seq[:, self.dims] if self.dims is not None else seq
+            out[j, : lens[j]] = self._prepare(self.x[self.offsets[i]: self.offsets[i + 1]])
         return torch.from_numpy(out), torch.tensor(lens, dtype=torch.long)
 
 
@@ -81,9 +109,32 @@ def concat_sequences(seqs: Sequence[np.ndarray], *, dim: int) -> tuple[np.ndarra
     return x, off
 
 
-def make_head(name: str, *, head_args: dict[str, Any], input_size: int, num_classes: int) -> nn.Module:
+def make_head(name: str, *, head_args: dict[str, Any], input_size: int, num_classes: int,
+              input_frame_rate_hz: float | None = None) -> nn.Module:
+    """Build a registered head; ``input_frame_rate_hz`` reaches heads whose signature asks for it."""
+    import inspect
+
     cls = HEADS.load(name)
-    return cls(input_size=input_size, num_classes=num_classes, **head_args)
+    kwargs = dict(head_args)
+    if input_frame_rate_hz is not None and "input_frame_rate_hz" in inspect.signature(cls).parameters:
+        kwargs.setdefault("input_frame_rate_hz", input_frame_rate_hz)
+    return cls(input_size=input_size, num_classes=num_classes, **kwargs)
+
+
+def batches(data: FeatureSet, *, batch_size: int, rng: np.random.Generator, bucket: int = 50) -> list[np.ndarray]:
+    """Shuffled batches; sequence items are bucketed by length (pools of ``bucket`` batches sorted
+    by length, then cut), so a batch pads to similar lengths and the LSTM runs fewer steps."""
+    order = rng.permutation(len(data))
+    if data.kind == "pooled":
+        return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    lengths = data.lengths()
+    out: list[np.ndarray] = []
+    pool = batch_size * bucket
+    for start in range(0, len(order), pool):
+        chunk = order[start: start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        out += [chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [out[i] for i in rng.permutation(len(out))]
 
 
 @dataclass
@@ -122,10 +173,8 @@ def train_head(head: nn.Module, *, train: FeatureSet, dev: FeatureSet | None, tr
         epoch = 0
         for epoch in range(1, training.max_epochs + 1):
             head.train()
-            order = rng.permutation(len(train))
             total, count = 0.0, 0
-            for start in range(0, len(order), training.batch_size):
-                idx = order[start: start + training.batch_size]
+            for idx in batches(train, batch_size=training.batch_size, rng=rng):
                 x, lengths = train.batch(idx)
                 logits = head(x, lengths)
                 loss = loss_fn(logits, y_all[idx])

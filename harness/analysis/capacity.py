@@ -59,7 +59,7 @@ def capacity_step(ctx: CellContext) -> dict[str, Any]:
     attr_ND = integrated_gradients(ctx.head, test, n_steps=n_steps, device=ctx.device)
     ranking = rank_dimensions(attr_ND.mean(axis=0), fraction=analyses.capacity_fraction)
     t_ig = time.perf_counter() - t0
-    metrics, training = retrain_on_dims(ctx.plan, ctx.splits, dims=ranking["dims"], num_classes=len(ctx.classes),
+    metrics, training = retrain_on_dims(ctx.plan, ctx.splits, dims=ranking["dims"], num_classes=len(ctx.classes), store=ctx.store,
                                         progress=ctx.progress)
     full = {m: ctx.metrics[m] for m in ("f1_micro", "uar", "accuracy")}
     out: dict[str, Any] = {
@@ -177,7 +177,7 @@ def top_k(num_dims: int, fraction: float) -> int:
 
 # --------------------------------------------------------------------------- retraining
 def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list[int], num_classes: int,
-                    progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+                    store: Any = None, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test metrics and training record of the cell's head architecture trained from scratch on
     ``dims`` only (same head arguments, training recipe and seed as the cell)."""
     from ..metrics import classification_metrics
@@ -186,7 +186,12 @@ def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list
     ds = plan.downstream
     sub = {name: fs.with_dims(np.asarray(dims, dtype=np.int64)) for name, fs in splits.items()}
     set_seed(plan.spec.seed)
-    head = make_head(ds.head or "", head_args=ds.head_args, input_size=len(dims), num_classes=num_classes)
+    if store is not None:
+        from ..cell import head_for
+
+        head = head_for(plan, store, input_size=len(dims), num_classes=num_classes)
+    else:
+        head = make_head(ds.head or "", head_args=ds.head_args, input_size=len(dims), num_classes=num_classes)
     dev = sub.get("dev")
     tr = train_head(head, train=sub["train"], dev=dev if dev is not None and len(dev) else None,
                     training=ds.training, seed=plan.spec.seed, progress=progress,

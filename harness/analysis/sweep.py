@@ -72,7 +72,8 @@ def choose_layer(*, ws: Workspace, plan: CellPlan, store: FeatureStore, sets_for
 
 def run_sweep(*, ws: Workspace, plan: CellPlan, store: FeatureStore, sets_for: Callable[[int], Any],
               classes: tuple[str, ...], language: str, progress: bool) -> dict[str, Any]:
-    from ..train import make_head, train_head
+    from ..cell import head_for
+    from ..train import train_head
 
     cfg = plan.downstream.config
     layers = candidate_layers(store.meta.num_layers, stride=cfg.sweep.stride)
@@ -93,8 +94,7 @@ def run_sweep(*, ws: Workspace, plan: CellPlan, store: FeatureStore, sets_for: C
         k = max(int(math.ceil(cfg.sweep.fraction * len(train))), min(len(train), 2))
         idx = np.sort(np.random.default_rng(cfg.sweep.seed).choice(len(train), size=k, replace=False))
         subset_size = k
-        head = make_head(plan.downstream.head or "", head_args=plan.downstream.head_args, input_size=train.dim,
-                         num_classes=len(classes))
+        head = head_for(plan, store, input_size=train.dim, num_classes=len(classes))
         res = train_head(head, train=train.subset(idx.tolist()), dev=fsets["dev"], training=training, seed=cfg.sweep.seed,
                          progress=progress, label=f"sweep layer {layer}")
         curve[layer] = res.best_dev_f1
