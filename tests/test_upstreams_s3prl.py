@@ -73,7 +73,7 @@ def test_named_entry_offline_miss_is_fast_and_says_where(tmp_path):
     assert time.monotonic() - start < 5
     text = str(err.value)
     for needle in (str(cache_path(WAVLM_LARGE_URL, download_dir=tmp_path)), WAVLM_LARGE_URL, "name=wavlm_local",
-                   "path_or_url=", "`wavlm_large`"):
+                   "path_or_url=", "WAVLM_CKPT=", "`wavlm_large`"):
         assert needle in text, needle
 
 

@@ -43,6 +43,9 @@ HF_EQUIVALENT = {
     "wav2vec2_large_960": "wav2vec2_large",
 }
 
+# The `*_local` cards of upstreams/cards and the environment variable each reads its checkpoint path from.
+LOCAL_CARD_ENV = {"wavlm_local": "WAVLM_CKPT", "hubert_local": "HUBERT_CKPT", "wav2vec2_local": "WAV2VEC2_CKPT"}
+
 
 # --------------------------------------------------------------------------- s3prl's hub, read statically
 def s3prl_package_dir() -> Path:
@@ -131,6 +134,8 @@ def weights_missing(name: str, *, url: str | None, path: Path) -> WeightsMissing
         f"To fix: on a machine with internet download that URL (e.g. `curl -L -o {path.name} {url}`) and "
         f"copy the file to {path.parent}/ under exactly that name; or pass a local checkpoint of the same "
         f"format: --set upstream.args.name={local} --set upstream.args.path_or_url=/path/to/{Path(url).name}"
+        + (f" (or the `{local}` card: {LOCAL_CARD_ENV[local]}=/path/to/{Path(url).name} ... --upstream {local})"
+           if local in LOCAL_CARD_ENV else "")
         + (f"; or use the Hugging Face card `{hf}`, which loads the same model from the HF cache" if hf else "")
         + "."
     )
