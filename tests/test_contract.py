@@ -190,3 +190,22 @@ def test_card_passes_contract(name, workspace, tmp_path):
     assert report.ok, report.render()
     declared = runnable.card.test.padding_invariant
     assert report.status("batch_invariance") == ("pass" if declared else "skip"), report.render()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CARD_NAMES)
+def test_card_with_real_weights_passes_contract(name, workspace):
+    """Where the real weights are on this machine (HF cache, s3prl cache): the real model, and its card's `arch`."""
+    from harness.info import upstream_info
+    from upstreams.hf import arch_mismatches, locate_weights
+
+    if upstream_info(workspace, name)["weights"]["present"] is not True:
+        pytest.skip("real weights not on this machine")
+    card = workspace.card(name)
+    module = build_upstream(card, workspace=workspace)
+    report = check_upstream(module, card_test=card.card.test, subject=name)
+    assert report.ok, report.render()
+    if "arch" in card.card.args:
+        folder = locate_weights(card.card.args["model_id"], models_dir=str(workspace.path("models")))
+        assert not arch_mismatches(card.card.args["arch"], module.model.config if hasattr(module, "model")
+                                   else module.encoder.config), f"{name}: card arch differs from {folder}"
