@@ -11,6 +11,10 @@ An adapter is a ``torch.nn.Module`` with
   adapter returns T' = 1 per segment),
 - ``min_input_samples``: the shortest input it accepts.
 
+Optionally, a classmethod ``describe(**card_args) -> ArchInfo`` states the architecture (exact
+parameter count, layers, width, frame rate) and where the weights come from *without loading
+them*; ``bench info --upstream NAME`` calls it (see :mod:`harness.info`).
+
 Layer indexing: ``layers[0]`` is what the model exposes first (for wav2vec2-style models the CNN
 feature projection output, the paper's "layer 0"); ``layers[i]`` for i >= 1 is transformer layer
 i, so the paper's 1-based Table II index is the same number. The harness, not the adapter, moves
@@ -19,7 +23,8 @@ the module to a device, calls ``.eval()`` and freezes it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -28,6 +33,23 @@ from torch import nn
 class UpstreamOutput(NamedTuple):
     layers: tuple[torch.Tensor, ...]  # each [B, T', D], float
     lengths: torch.Tensor  # [B] int64, valid frames per row
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """What an adapter says about itself without loading weights (``describe``)."""
+
+    params: int | None  # exact parameter count of the module the adapter runs (None: unknown offline)
+    num_layers: int | None
+    hidden_size: int | None
+    downsample_rate: int | None  # input samples per output frame
+    sample_rate: int = 16000
+    granularity: str = "frame"
+    weights_source: str = ""  # hub id, URL or "none"
+    weights_present: bool | None = None  # available locally right now (None: nothing to fetch)
+    weights_location: str = ""  # where they are (or would be) on this machine
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"params_full_model": ...}
+    notes: tuple[str, ...] = ()
 
 
 class Upstream(nn.Module):
@@ -51,3 +73,12 @@ def pad_frames(frames: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     for i, f in enumerate(frames):
         out[i, : f.shape[0]] = f
     return out, lengths
+
+
+def zero_padding(layers: tuple[torch.Tensor, ...], lengths_B: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Zero every frame at or beyond ``lengths_B[b]`` so that padding never carries model output."""
+    out = []
+    for h_BTD in layers:
+        valid_BT = torch.arange(h_BTD.shape[1], device=h_BTD.device)[None, :] < lengths_B.to(h_BTD.device)[:, None]
+        out.append(h_BTD.masked_fill(~valid_BT[..., None], 0.0))
+    return tuple(out)

@@ -1,0 +1,105 @@
+"""HEAR both ways: a HEAR module as an upstream, and our cards as a HEAR module (checked by hearvalidator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import harness.hear as hear
+from harness.config import ResolvedCard
+from harness.contract import check_upstream
+from harness.errors import BenchError
+from harness.schema import Card, CardTest
+from harness.upstream import build_upstream
+from upstreams.hear import HEARUpstream
+from upstreams.mfcc import MFCCUpstream
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models run op by op; on a shared 2-core machine OpenMP barriers between threads cost seconds per op."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+
+def clips() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    wavs = torch.zeros(2, 20000)
+    wavs[0, :12000] = torch.randn(12000, generator=gen) * 0.1
+    wavs[1] = torch.randn(20000, generator=gen) * 0.3
+    return wavs, torch.tensor([12000, 20000])
+
+
+# --------------------------------------------------------------------------- our cards as a HEAR module
+def test_hear_module_timestamps_and_scene():
+    model = hear.load_model(card="mfcc13")
+    assert (model.sample_rate, model.timestamp_embedding_size, model.scene_embedding_size) == (16000, 13, 13)
+    audio = torch.rand(3, 32000) * 2 - 1
+    emb, ts = hear.get_timestamp_embeddings(audio, model)
+    assert emb.dtype == torch.float32 and emb.shape == (3, 198, 13) and ts.shape == (3, 198)
+    torch.testing.assert_close(torch.diff(ts[0]), torch.full((197,), 10.0))
+    assert float(ts[0, 0]) == pytest.approx(5.0)
+    scene = hear.get_scene_embeddings(audio, model)
+    torch.testing.assert_close(scene, emb.mean(dim=1))
+
+
+def test_hear_module_takes_a_card_file_or_a_name():
+    from upstreams import __file__ as pkg
+
+    path = Path(pkg).parent / "cards" / "mfcc13.yaml"
+    assert hear.load_model(str(path)).card_name == "mfcc13"
+    assert hear.load_model("mfcc13", layer=0).layer == 0
+    with pytest.raises(BenchError, match="layer 5 out of range"):
+        hear.load_model(card="mfcc13", layer=5)
+
+
+def test_hearvalidator_accepts_our_module():
+    validate = pytest.importorskip("hearvalidator.validate", reason="hearvalidator (and tensorflow) not installed")
+    validate.ValidateModel("harness.hear", "", device="cpu")()
+
+
+# --------------------------------------------------------------------------- a HEAR module as an upstream
+def test_hear_upstream_round_trip_matches_the_card():
+    card = Card(adapter="hear", args={"module": "harness.hear", "load_kwargs": {"card": "mfcc13"}})
+    up = build_upstream(ResolvedCard(name="hear_mfcc13", base_name="hear_mfcc13", path=Path("x.yaml"), card=card))
+    assert (up.sample_rate, up.hidden_size, up.downsample_rate, up.num_layers) == (16000, 13, 160, 1)
+    wavs, lengths = clips()
+    with torch.no_grad():
+        got = up(wavs, lengths)
+        want = MFCCUpstream(n_mfcc=13, deltas=False, context=0)(wavs, lengths)
+    assert got.lengths.tolist() == want.lengths.tolist()
+    torch.testing.assert_close(got.layers[0], want.layers[0])
+    report = check_upstream(up, card_test=CardTest(min_input_s=0.05))
+    assert report.ok, report.render()
+
+
+def test_hear_upstream_batched_lengths_from_timestamps():
+    up = HEARUpstream(module="harness.hear", load_kwargs={"card": "mfcc13"}, batched=True).eval()
+    wavs, lengths = clips()
+    with torch.no_grad():
+        out = up(wavs, lengths)
+    # a frame is valid when its centre (i + 0.5) * 10 ms lies inside the utterance
+    assert out.lengths.tolist() == [75, 123]  # the longest row: every frame the module returns
+    assert float(out.layers[0][0, 75:].abs().max()) == 0.0
+
+
+def test_hear_upstream_scene_granularity():
+    up = HEARUpstream(module="harness.hear", load_kwargs={"card": "mfcc13"}, scene=True).eval()
+    wavs, lengths = clips()
+    with torch.no_grad():
+        out = up(wavs, lengths)
+    assert up.granularity == "utterance" and out.layers[0].shape == (2, 1, 13) and out.lengths.tolist() == [1, 1]
+    frames = MFCCUpstream(n_mfcc=13, deltas=False, context=0)(wavs[:1, :12000], lengths[:1]).layers[0]
+    torch.testing.assert_close(out.layers[0][0, 0], frames[0].mean(dim=0))
+
+
+def test_non_hear_module_is_refused_with_what_is_missing():
+    with pytest.raises(BenchError, match="load_model, get_timestamp_embeddings, get_scene_embeddings"):
+        HEARUpstream(module="json")
+    with pytest.raises(BenchError, match="cannot be imported"):
+        HEARUpstream(module="no_such_hear_module")
