@@ -7,8 +7,10 @@ from the seed, and nothing else is random.
 from __future__ import annotations
 
 import copy
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -148,6 +150,24 @@ class TrainResult:
     stopped_early: bool = False
 
 
+@contextmanager
+def head_threads() -> Iterator[None]:
+    """Run probe-head work with ``BENCH_HEAD_THREADS`` torch threads (default 1).
+
+    Heads are small recurrent or linear networks: their per-step kernels are too small to gain
+    from intra-op threads, and on a busy machine OpenMP threads waiting for a shared core made a
+    BiLSTM epoch 10x slower with 2 threads than with 1 (measured here). Extraction, whose
+    matrix products do gain, keeps every thread.
+    """
+    n = int(os.environ.get("BENCH_HEAD_THREADS", "1"))
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(n, 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
@@ -158,6 +178,12 @@ def train_head(head: nn.Module, *, train: FeatureSet, dev: FeatureSet | None, tr
     """Train ``head`` in place; the best-dev weights are loaded back before returning."""
     if len(train) == 0:
         raise ValueError("empty training set")
+    with head_threads():
+        return _train_head(head, train=train, dev=dev, training=training, seed=seed, progress=progress, label=label)
+
+
+def _train_head(head: nn.Module, *, train: FeatureSet, dev: FeatureSet | None, training: Training, seed: int,
+                progress: bool, label: str) -> TrainResult:
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(head.parameters(), lr=training.lr, weight_decay=training.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
@@ -210,10 +236,11 @@ def predict(head: nn.Module, data: FeatureSet, *, batch_size: int = 64) -> tuple
     """(predicted class [N], logits [N, C]) in the order of ``data``."""
     head.eval()
     outs = []
-    for start in range(0, len(data), batch_size):
-        idx = list(range(start, min(start + batch_size, len(data))))
-        x, lengths = data.batch(idx)
-        outs.append(head(x, lengths).float().numpy())
+    with head_threads():
+        for start in range(0, len(data), batch_size):
+            idx = list(range(start, min(start + batch_size, len(data))))
+            x, lengths = data.batch(idx)
+            outs.append(head(x, lengths).float().numpy())
     logits = np.concatenate(outs, axis=0) if outs else np.zeros((0, 0), np.float32)
     return logits.argmax(axis=1) if len(logits) else np.zeros(0, np.int64), logits
 

@@ -100,6 +100,8 @@ def integrated_gradients(head: nn.Module, data: FeatureSet, *, n_steps: int = 50
     def log_prob(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(model(x, lengths).float(), dim=-1)
 
+    from ..train import head_threads
+
     ig = IntegratedGradients(log_prob, multiply_by_inputs=True)
     budget = max_batch_elems or (CUDA_BATCH_ELEMS if device.startswith("cuda") else CPU_BATCH_ELEMS)
     lengths_N = _item_lengths(data)
@@ -109,7 +111,7 @@ def integrated_gradients(head: nn.Module, data: FeatureSet, *, n_steps: int = 50
         x, lengths = x.to(device), lengths.to(device)
         target = torch.from_numpy(data.y[idx]).to(device)
         steps_per_pass = max(1, min(n_steps, budget // max(x[0].numel() * len(idx), 1)))
-        with _no_cudnn(device):
+        with _no_cudnn(device), head_threads():
             attr = ig.attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps,
                                 additional_forward_args=(lengths,), internal_batch_size=len(idx) * steps_per_pass)
         out[idx] = _per_item(attr.detach().double().cpu(), lengths.cpu(), kind=data.kind).numpy()
