@@ -474,6 +474,11 @@ class Workspace:
                     if base not in card_names:
                         problems.append(Problem(bench_path, f"profiles.{pname}.upstreams[{i}]",
                                                 "an upstream card", repr(up), did_you_mean(base, card_names)))
+                for up in prof.upstream_languages:
+                    if up not in prof.upstreams:
+                        problems.append(Problem(bench_path, f"profiles.{pname}.upstream_languages.{up}",
+                                                "an upstream listed in the profile's upstreams", repr(up),
+                                                did_you_mean(up, prof.upstreams)))
                 for i, ds_name in enumerate(prof.downstreams):
                     if ds_name not in self.downstream_files():
                         problems.append(Problem(bench_path, f"profiles.{pname}.downstreams[{i}]",

@@ -53,6 +53,8 @@ def cells_of(ws: Workspace, profile_name: str, profile: Profile, *, only: dict[s
     cells = []
     for up in profile.upstreams:
         for lang in languages:
+            if up in profile.upstream_languages and lang not in profile.upstream_languages[up]:
+                continue
             for ds in downstreams:
                 task = ws.task(ws.downstream(ds).task)
                 if lang not in task.sources.get(profile.data, {}):

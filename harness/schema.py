@@ -87,6 +87,7 @@ class Profile(Strict):
     upstreams: list[str]
     downstreams: list[str]
     languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
+    upstream_languages: dict[str, list[str]] = Field(default_factory=dict)  # restrict some upstreams' languages
     seeds: list[int] = Field(default_factory=lambda: [0])
     analyses: AnalysisSpec = Field(default_factory=AnalysisSpec)
     small_models: SmallModelSpec = Field(default_factory=SmallModelSpec)
