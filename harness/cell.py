@@ -303,7 +303,7 @@ def head_for(plan: CellPlan, store: FeatureStore, *, input_size: int, num_classe
     ds = plan.downstream
     if ds.head is None:
         raise BenchError(f"downstream {plan.spec.downstream!r} declares no head")
-    rate = store.meta.frame_rate_hz if plan.granularity == "frame" else None
+    rate = getattr(store.meta, "frame_rate_hz", None) if plan.granularity == "frame" else None
     return make_head(ds.head, head_args=ds.head_args, input_size=input_size, num_classes=num_classes,
                      input_frame_rate_hz=rate)
 

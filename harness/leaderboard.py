@@ -1195,7 +1195,8 @@ def write_leaderboards(ws: Workspace, *, profile: str, timestamp: bool = True, n
         for _, rel in plots:
             (stage / "plots" / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(results_dir / profile / rel, stage / "plots" / rel)
-        overlap, overlap_note = _overlap_section(results_dir, profile, stage / "overlap")
+        has_capacity = any((r.get("analyses") or {}).get("capacity") for r in results)
+        overlap, overlap_note = _overlap_section(results_dir, profile, stage / "overlap") if has_capacity else ([], "")
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC") if timestamp else None
         index = render_index(tables, profile=profile, summary=run_summary(results), plots=plots, overlap=overlap,
                              overlap_note=overlap_note, generated=generated)

@@ -129,7 +129,7 @@ def test_downstream_resolution_order(workspace_dir: Path) -> None:
     ws = Workspace(workspace_dir, parse_overrides(["training.lr=0.5"]))
     rd = ws.resolve_downstream("emotion", profile="embedded", word_level=True)
     assert rd.head_args["pooling"] == "sum"  # word-level recipe
-    assert rd.head_args["hidden_size"] == 64  # profile override
+    assert rd.head_args["hidden_size"] == 32  # profile override
     assert rd.training.lr == 0.5  # CLI override wins
 
 

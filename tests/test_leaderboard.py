@@ -375,7 +375,8 @@ def test_leaderboards_are_pure(ws_with_results: tuple[Workspace, Path]) -> None:
     first = digest(out)
     (out / "stale.md").write_text("left over from an older run")
     write_leaderboards(ws, profile="smoke", timestamp=False, n_boot=N_BOOT)
-    assert digest(out) == first, "same results -> byte-identical output, stale files gone"
+    assert digest(out) == first, ("same results -> byte-identical output, stale files gone",
+                                  {k for k in set(first) | set(digest(out)) if first.get(k) != digest(out).get(k)})
     assert digest(results_dir) == before, "no result file was modified"
     results = list(iter_results(results_dir, "smoke"))
     a = [render_markdown(t) for t in build_tables(results, published=None, profile="smoke", n_boot=N_BOOT)]

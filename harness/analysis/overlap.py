@@ -268,6 +268,6 @@ def overlap_report(results_dir: Path, profile: str, out_dir: Path) -> dict[str, 
     (out_dir / "overlap.csv").write_text(_csv_text(lang_rows + task_rows), encoding="utf-8")
     report = {"profile": profile, "analyses": len(chosen), "languages": lang_rows, "tasks": task_rows,
               "notes": notes, "markdown": markdown,
-              "files": [str(out_dir / n) for n in ("overlap.md", "overlap.csv", "overlap.json")] + files}
-    write_json_atomic(out_dir / "overlap.json", report)
+              "files": ["overlap.md", "overlap.csv", "overlap.json"] + [Path(f).name for f in files]}
+    write_json_atomic(out_dir / "overlap.json", report)  # names relative to out_dir: output independent of it
     return report
