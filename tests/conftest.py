@@ -42,3 +42,17 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder shared by the whole session (the synthetic corpus is generated once)."""
     env = os.environ.get("BENCH_TEST_CACHE")
     return Path(env) if env else tmp_path_factory.mktemp("bench-cache")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run tests marked slow (CI runs them; the default run skips them)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow") or config.getoption("-m"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (or -m slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

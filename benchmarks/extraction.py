@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""Extraction efficiency, measured side by side in one run (not a test: numbers, not assertions).
+
+Prints, for this machine:
+- the fp32 matrix-multiply rate (GFLOP/s) of torch on 2048 x 2048 matrices;
+- for the WavLM-Base+ and WavLM-Large architectures (random init: same FLOPs as the released
+  weights): the harness's extraction over a set of real utterances (real-time factor, achieved
+  GFLOP/s and its share of the matmul rate), next to a plain batch-1 transformers forward
+  (``model(wav, output_hidden_states=True)`` under ``torch.no_grad``) over the same utterances;
+- the time of a second run, which hits the feature cache.
+
+FLOPs are counted once per utterance with ``torch.utils.flop_counter.FlopCounterMode`` (matmuls
+and convolutions), so the ratio is "useful model FLOPs per second / matmul peak".
+
+    python benchmarks/extraction.py [--utterances 40] [--device cpu] [--models wavlm_base_plus,wavlm_large]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def matmul_gflops(*, device: str, n: int = 2048, seconds: float = 3.0) -> float:
+    import torch
+
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def count_flops(module, wavs) -> float:
+    """Total forward FLOPs of ``module`` over the utterances ``wavs`` (one at a time)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    total = 0
+    with torch.inference_mode():
+        for w in wavs:
+            x = torch.from_numpy(w)[None]
+            with FlopCounterMode(display=False) as counter:
+                module(x, torch.tensor([len(w)]))
+            total += counter.get_total_flops()
+    return float(total)
+
+
+def plain_batch1_seconds(hf_model, wavs, *, device: str) -> float:
+    """A plain transformers forward per utterance, the way a one-off script extracts features."""
+    import torch
+
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for w in wavs:
+            hf_model(torch.from_numpy(w)[None].to(device), output_hidden_states=True)
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--utterances", type=int, default=40)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--models", default="wavlm_base_plus,wavlm_large")
+    args = p.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import torch
+
+    from harness.config import Workspace
+    from harness.extract import STATS, ensure_features
+    from harness.synth import load_synth_corpus
+    from harness.upstream import build_upstream
+
+    ws = Workspace(ROOT)
+    _, prof = ws.profile("embedded")
+    cache = ws.path("cache")
+    corpus = load_synth_corpus(root=cache / "corpora" / "synth", language="en", options=prof.synth.model_dump())
+    utts = sorted(corpus.split("test") + corpus.split("dev"), key=lambda u: u.id)[: args.utterances]
+    dataset = corpus.subset(utts)
+    from harness.data import load_audio
+
+    wavs = [load_audio(u.path, sample_rate=16000) for u in utts]
+    audio_s = sum(len(w) for w in wavs) / 16000
+    peak = matmul_gflops(device=args.device)
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"device {args.device}")
+    print(f"fp32 matmul (2048^3): {peak:.1f} GFLOP/s")
+    print(f"audio: {len(wavs)} utterances, {audio_s:.1f} s (synthetic corpus, en, dev+test)")
+    print()
+    header = f"{'model':<18}{'how':<34}{'seconds':>9}{'RTF':>8}{'GFLOP/s':>9}{'of peak':>9}"
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["BENCH_CACHE"] = tmp
+        ws_tmp = Workspace(ROOT)
+        for name in args.models.split(","):
+            card = ws_tmp.card(f"{name}@random")
+            module = build_upstream(card, workspace=ws_tmp, device=args.device)
+            flops = count_flops(module, wavs)
+            hf = module.model
+            plain = plain_batch1_seconds(hf, wavs, device=args.device)
+            passes = STATS["passes"]
+            t0 = time.perf_counter()
+            ensure_features(workspace=ws_tmp, card=card, dataset=dataset, language="en", frame_layers="all",
+                            device=args.device, batch_s=prof.extract_batch_s, progress=False, upstream=module)
+            first = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            ensure_features(workspace=ws_tmp, card=card, dataset=dataset, language="en", frame_layers="all",
+                            device=args.device, progress=False)
+            second = time.perf_counter() - t0
+            if STATS["passes"] != passes + 1:
+                print("warning: the second run did not hit the cache")
+            how = "per utterance (group norm: exact)" if getattr(module, "per_utterance", False) else "batched by duration"
+            for label, secs in ((f"plain batch-1 forward", plain), (f"harness, {how}", first)):
+                rate = flops / secs / 1e9
+                print(f"{name:<18}{label:<34}{secs:>9.2f}{secs / audio_s:>8.3f}{rate:>9.1f}{rate / peak:>9.0%}")
+            print(f"{name:<18}{'harness, second run (cache hit)':<34}{second:>9.2f}{second / audio_s:>8.4f}"
+                  f"{'':>9}{'':>9}")
+            print(f"{'':<18}{flops / audio_s / 1e9:.1f} GFLOP per audio second")
+
+
+if __name__ == "__main__":
+    main()
