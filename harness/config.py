@@ -243,6 +243,9 @@ class Workspace:
     root: Path
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).expanduser().resolve()
+
     @classmethod
     def discover(cls, start: str | Path | None = None, *, overrides: Iterable[str] = ()) -> Workspace:
         return cls(find_root(start), parse_overrides(overrides))
