@@ -139,7 +139,7 @@ def main() -> None:
             if STATS["passes"] != passes + 1:
                 print("warning: the second run did not hit the cache")
             how = "per utterance (group norm: exact)" if getattr(module, "per_utterance", False) else "batched by duration"
-            for label, secs in ((f"plain batch-1 forward", plain), (f"harness, {how}", first)):
+            for label, secs in (("plain batch-1 forward", plain), (f"harness, {how}", first)):
                 rate = flops / secs / 1e9
                 print(f"{name:<18}{label:<34}{secs:>9.2f}{secs / audio_s:>8.3f}{rate:>9.1f}{rate / peak:>9.0%}")
             print(f"{name:<18}{'harness, second run (cache hit)':<34}{second:>9.2f}{second / audio_s:>8.4f}"
