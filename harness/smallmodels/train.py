@@ -156,7 +156,8 @@ class FitResult:
     best_dev_loss: float
     train_loss: list[float] = field(default_factory=list)
     dev_loss: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
+    cpu_seconds: float = 0.0  # CPU time of this process (tells a busy machine from a slow model)
 
 
 def evaluate_loss(model: SmallModel, batches: list[dict[str, torch.Tensor]]) -> float:
@@ -234,7 +235,7 @@ def _fit(model: SmallModel, train: BatchMaker, dev: BatchMaker, *, max_epochs: i
     n_batches = -(-len(train.items()) // batch_size)
     result = FitResult(model=model, epochs=0, best_epoch=0, best_dev_loss=float("inf"))
     best_state = copy.deepcopy(model.state_dict())
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     with _Progress(enabled=progress, description=description, epochs=max_epochs, batches=n_batches) as bar:
         for epoch in range(1, max_epochs + 1):
             losses = []
@@ -256,6 +257,7 @@ def _fit(model: SmallModel, train: BatchMaker, dev: BatchMaker, *, max_epochs: i
     model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - started_cpu
     return result
 
 
@@ -309,6 +311,7 @@ class TrainedModel:
     best_epoch: int
     best_dev_loss: float
     training_seconds: float
+    training_cpu_seconds: float
     params: dict[str, int]
     teacher: str | None
     vocabulary: dict[str, dict[str, int]]
@@ -456,13 +459,15 @@ def train_small_model(*, workspace: Workspace, model: str, language: str, datase
         "dev_loss": result.dev_loss, "train_loss": result.train_loss, "params": params,
         "dataset": {"name": dataset.name, "language": dataset.language, "fingerprint": dataset.fingerprint},
         "seed": seed, "spec": spec.model_dump(mode="json"), "training_seconds": result.seconds,
+        "training_cpu_seconds": result.cpu_seconds,
         "created": datetime.now(UTC).isoformat(timespec="seconds"), "torch_version": _torch_version(),
     })
     card = write_card(card_path(workspace.path("user_cards"), model, language), model=model, language=language,
                       checkpoint=ckpt, encoder_params=params["encoder"], dataset_name=dataset.name)
     return TrainedModel(model=model, language=language, checkpoint=ckpt, card=card, epochs=result.epochs,
                         best_epoch=result.best_epoch, best_dev_loss=result.best_dev_loss,
-                        training_seconds=result.seconds, params=params, teacher=teacher, vocabulary=vocabulary)
+                        training_seconds=result.seconds, training_cpu_seconds=result.cpu_seconds, params=params,
+                        teacher=teacher, vocabulary=vocabulary)
 
 
 def build_seeded_model(config: Any, *, seed: int) -> SmallModel:
