@@ -19,6 +19,7 @@ from harness.smallmodels.word_discrimination import (
     TripletSet,
     build_triplets,
     closest_other_by_edit_distance,
+    evaluate_card_word_discrimination,
     evaluate_triplets,
     evaluate_word_discrimination,
     levenshtein,
@@ -131,3 +132,5 @@ def test_matched_and_mismatched_evaluation(corpora: dict[str, Any], tmp_path: Pa
         assert r["n_triplets"] > 0 and 0.0 <= r["accuracy"] <= 100.0
         assert set(r["counts"]) >= {"triplets", "no_match_within_cutoff", "anchor_words"}
     assert list((ws.path("models") / "_word_discrimination").glob("fr_test_*.json"))
+    by_card = evaluate_card_word_discrimination(workspace=ws, card="siamese_en", language="en", dataset=corpora["en"])
+    assert by_card["accuracy"] == matched["accuracy"]  # the generated card is the same model

@@ -322,3 +322,26 @@ def evaluate_word_discrimination(*, workspace: Workspace, model: str, train_lang
     setting = "matched" if train_language == test_language else "mismatched"
     return {"model": model, "train_language": train_language, "test_language": test_language, "setting": setting,
             "dataset": dataset.name, "split": split, "checkpoint": str(upstream.checkpoint_path), **result}
+
+
+def evaluate_card_word_discrimination(*, workspace: Workspace, card: str, language: str,
+                                      dataset: Dataset | None = None, split: str = "test", layer: int = -1,
+                                      rule: str = "difflib", on_no_match: str = "replace", cutoff: float = 0.6,
+                                      seed: int = 0, batch_size: int = 16) -> dict[str, Any]:
+    """Word discrimination for any registered upstream card (frame-level ones mean-pooled over the word).
+
+    The paper scores only the small models on words; for pretrained frame-level models this is an
+    extension. ``layer`` indexes the upstream's layers (default: the last).
+    """
+    from ..upstream import build_upstream
+
+    if dataset is None:
+        from .train import load_training_dataset
+
+        dataset = load_training_dataset(workspace, language)
+    module = build_upstream(workspace.card(card), language=language, workspace=workspace)
+    triplet_set = triplets_for(dataset, split, cache_dir=workspace.path("models") / "_word_discrimination",
+                               rule=rule, on_no_match=on_no_match, cutoff=cutoff, seed=seed)
+    result = evaluate_triplets(triplet_set, utterances=dataset.split(split),
+                               embed=upstream_embedder(module, layer=layer, batch_size=batch_size))
+    return {"card": card, "language": language, "layer": layer, "dataset": dataset.name, "split": split, **result}
