@@ -1,0 +1,100 @@
+"""The four small BiLSTM word-embedding models (Audio word2vec, Speech2vec, Siamese, LEE) as upstreams.
+
+Granularity ``"word"``: the harness feeds one word segment per batch row (cut from the word
+alignments with :func:`harness.smallmodels.segments.word_segments`) and the adapter returns one
+128-d embedding per row (T' = 1). An utterance becomes the sequence of its word embeddings; that
+assembly is the extraction step's job (paper Section VIII-A).
+
+Per row: mfcc13 of the row's valid samples (25 ms / 10 ms, 13 coefficients, no deltas), cut or
+zero-padded to 80 frames, packed through the trained encoder. Rows never see each other
+(padding / batch invariant).
+
+Checkpoint: ``checkpoint`` when given, else ``<models_dir>/<model>/<language>/model.pt`` (the
+harness injects ``models_dir`` and the run's ``language``). ``random_init=True`` (the
+``@random`` card suffix) builds the encoder with seeded random weights and needs no checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from harness.errors import BenchError, WeightsMissingError
+from harness.smallmodels import MODELS
+from harness.smallmodels.segments import (
+    MIN_SEGMENT_SAMPLES,
+    mfcc13_frames,
+    pad_to_frames,
+)
+
+from .base import Upstream, UpstreamOutput
+
+
+class WordLSTMUpstream(Upstream):
+    granularity = "word"
+    sample_rate = 16000
+    num_layers = 1
+    hidden_size = 128
+    downsample_rate = 160  # hop of the MFCC frames it reads; its output is one vector per word
+    min_input_samples = MIN_SEGMENT_SAMPLES
+
+    def __init__(self, *, model: str, checkpoint: str | None = None, language: str | None = None,
+                 models_dir: str | None = None, random_init: bool = False, seed: int = 0):
+        super().__init__()
+        from harness.smallmodels.models import SmallModelConfig, WordEncoder
+
+        if model not in MODELS:
+            raise BenchError(f"lstm upstream: unknown small model {model!r}; known: {list(MODELS)}")
+        self.model_name = model
+        if random_init:
+            torch.manual_seed(seed)
+            config = SmallModelConfig(model=model)
+            self.encoder = WordEncoder(n_mfcc=config.n_mfcc, hidden_size=config.hidden_size).eval()
+            self.checkpoint_path: Path | None = None
+            self.checkpoint_info: dict[str, object] = {"random_init": True, "seed": seed}
+        else:
+            from harness.smallmodels.train import encoder_from_checkpoint, load_checkpoint
+
+            self.checkpoint_path = resolve_checkpoint(model=model, checkpoint=checkpoint, language=language,
+                                                      models_dir=models_dir)
+            ckpt = load_checkpoint(self.checkpoint_path)
+            if ckpt.get("model") != model:
+                raise BenchError(f"{self.checkpoint_path} holds a {ckpt.get('model')!r} model, not {model!r}")
+            self.encoder, config = encoder_from_checkpoint(ckpt)
+            self.checkpoint_info = {k: ckpt.get(k) for k in ("language", "teacher", "best_epoch", "epochs", "seed")}
+        self.max_frames = config.max_frames
+        self.hidden_size = config.hidden_size
+
+    def forward(self, wavs_BT: torch.Tensor, lengths_B: torch.Tensor) -> UpstreamOutput:
+        """[B, T] word segments, [B] valid samples -> layers=([B, 1, 128],), lengths=ones [B]."""
+        lengths = lengths_B.tolist()
+        short = [n for n in lengths if n < self.min_input_samples]
+        if short:
+            raise ValueError(f"word segment of {short[0]} samples is shorter than one "
+                             f"{self.min_input_samples}-sample MFCC window")
+        frames = mfcc13_frames([wavs_BT[i, :n].detach().float().cpu() for i, n in enumerate(lengths)],
+                               max_frames=self.max_frames)
+        x_BTF, frames_B = pad_to_frames(frames, max_frames=self.max_frames)
+        device = next(self.encoder.parameters()).device
+        embedding_BH = self.encoder.embed(x_BTF.to(device), frames_B)
+        return UpstreamOutput(layers=(embedding_BH.unsqueeze(1),),
+                              lengths=torch.ones(len(lengths), dtype=torch.long, device=device))
+
+
+def resolve_checkpoint(*, model: str, checkpoint: str | None, language: str | None, models_dir: str | None) -> Path:
+    """The checkpoint file to load; a clear error naming the training command when it is missing."""
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise WeightsMissingError(f"lstm upstream {model!r}: checkpoint {path} does not exist. Train it with "
+                                      f"`bench train-upstream --model {model} --language {language or 'en'}`.")
+        return path
+    if language is None or models_dir is None:
+        raise WeightsMissingError(f"lstm upstream {model!r} needs a checkpoint, or a language and models_dir to "
+                                  "find the trained one (the harness passes both when it builds the upstream)")
+    path = Path(models_dir) / model / language / "model.pt"
+    if not path.is_file():
+        raise WeightsMissingError(f"no trained {model!r} model for language {language!r} at {path}: run "
+                                  f"`bench train-upstream --model {model} --language {language}` first")
+    return path
