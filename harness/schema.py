@@ -167,6 +167,7 @@ class Downstream(Strict):
     head_args: dict[str, Any] = Field(default_factory=dict)
     training: Training = Field(default_factory=Training)
     word_level: dict[str, Any] = Field(default_factory=dict)  # recipe overrides for small models
+    options: dict[str, Any] = Field(default_factory=dict)  # kind-specific options (see the task kind's runner)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)  # profile -> overrides
 
 

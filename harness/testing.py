@@ -231,3 +231,23 @@ def repo_workspace(tmp_dir: Path) -> Workspace:
     if not link.exists():
         link.symlink_to(repo / "upstreams", target_is_directory=True)
     return Workspace(tmp_dir)
+
+
+# --------------------------------------------------------------------------- small models
+def write_tiny_small_model(path: Path, *, model: str, language: str = "en", seed: int = 0) -> Path:
+    """A small-model checkpoint in the real format (untrained weights), as ``bench train-upstream`` writes it."""
+    from .smallmodels.models import SmallModelConfig
+    from .smallmodels.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, _plain_state, build_seeded_model, save_checkpoint
+
+    config = SmallModelConfig(model=model)
+    net = build_seeded_model(config, seed=seed)
+    return save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "model": model,
+                                  "language": language, "config": config.to_dict(),
+                                  "encoder_state_dict": _plain_state(net.encoder), "model_state_dict": _plain_state(net),
+                                  "teacher": None, "epochs": 0, "best_epoch": 0, "seed": seed})
+
+
+def tiny_lstm_for_card(*, card: ResolvedCard, out_dir: Path) -> dict[str, Any]:
+    """``test.build`` for lstm cards: an untrained checkpoint of the card's model, passed as ``checkpoint``."""
+    model = str(card.card.args["model"])
+    return {"checkpoint": str(write_tiny_small_model(out_dir / f"{model}.pt", model=model))}

@@ -66,6 +66,21 @@ class WordLSTMUpstream(Upstream):
         self.max_frames = config.max_frames
         self.hidden_size = config.hidden_size
 
+    @classmethod
+    def cache_identity(cls, *, model: str, checkpoint: str | None = None, language: str | None = None,
+                       models_dir: str | None = None, random_init: bool = False, seed: int = 0) -> dict[str, object]:
+        """What the features depend on beyond the card: the trained checkpoint's content digest, so
+        that a retrained model never reads the features (or results) of the previous one."""
+        if random_init:
+            return {"random_init": True, "seed": seed}
+        try:
+            path = resolve_checkpoint(model=model, checkpoint=checkpoint, language=language, models_dir=models_dir)
+        except WeightsMissingError:
+            return {"checkpoint": None}
+        from harness.smallmodels.train import file_digest
+
+        return {"checkpoint_digest": file_digest(path)}
+
     def forward(self, wavs_BT: torch.Tensor, lengths_B: torch.Tensor) -> UpstreamOutput:
         """[B, T] word segments, [B] valid samples -> layers=([B, 1, 128],), lengths=ones [B]."""
         lengths = lengths_B.tolist()

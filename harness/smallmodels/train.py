@@ -503,3 +503,48 @@ def encoder_from_checkpoint(ckpt: dict[str, Any]) -> tuple[Any, Any]:
     encoder.load_state_dict(ckpt["encoder_state_dict"])
     return encoder.eval(), config
 
+
+
+# --------------------------------------------------------------------------- profile and CLI
+def training_corpus(workspace: Workspace, *, profile: str | None, language: str) -> Dataset:
+    """The corpus the small models of ``language`` train on in ``profile``: the word-discrimination
+    task's corpus (LibriSpeech / Lahjoita Puhetta / Common Voice in the paper, the synthetic corpus
+    in the embedded profiles)."""
+    from ..cell import load_task_dataset
+
+    _, prof = workspace.profile(profile)
+    for task_name in ("word_discrimination", "gender"):
+        if task_name not in workspace.task_files():
+            continue
+        source = workspace.task(task_name).sources.get(prof.data, {}).get(language)
+        if source is not None:
+            return load_task_dataset(workspace, prof, source, language)
+    raise BenchError(f"profile {profile!r} has no {prof.data} corpus with word alignments for {language!r}")
+
+
+def train_for_profile(workspace: Workspace, *, profile: str | None, model: str, language: str, seed: int = 0,
+                      progress: bool = True) -> dict[str, Any]:
+    """Train ``model`` for ``language`` with the profile's ``small_models`` settings (the matrix's stage 1)."""
+    _, prof = workspace.profile(profile)
+    dataset = training_corpus(workspace, profile=profile, language=language)
+    trained = train_small_model(workspace=workspace, model=model, language=language, dataset=dataset,
+                                spec=prof.small_models, seed=seed, progress=progress)
+    return trained.as_dict()
+
+
+def train_small_model_cli(workspace: Workspace, args: Any) -> int:
+    """``bench train-upstream``: train unless a checkpoint exists (``--force`` retrains); print the summary."""
+    path = checkpoint_path(workspace.path("models"), args.model, args.language)
+    if path.is_file() and not args.force:
+        ckpt = load_checkpoint(path)
+        print(f"{path} exists (trained {ckpt.get('created')}, {ckpt.get('epochs')} epochs); --force retrains")
+        return 0
+    info = train_for_profile(workspace, profile=args.profile, model=args.model, language=args.language,
+                             seed=args.seed, progress=not args.no_progress)
+    params = info.get("params", {})
+    print(f"{DISPLAY_NAMES[args.model]} ({args.language}): {info.get('epochs')} epochs (best {info.get('best_epoch')}), "
+          f"dev loss {info.get('best_dev_loss'):.4f}, {info.get('training_seconds'):.0f} s; parameters: encoder "
+          f"{params.get('encoder')}, whole model {params.get('full')} (paper {params.get('paper')})")
+    print(f"checkpoint: {info.get('checkpoint')}\ncard: {info.get('card')} (use --upstream {args.model}_{args.language}, "
+          f"or --upstream {args.model} with --language {args.language})")
+    return 0

@@ -260,8 +260,10 @@ def evaluate_triplets(triplet_set: TripletSet, *, utterances: Iterable[Utterance
     def stack(role: str) -> np.ndarray:
         return vectors[[row[getattr(t, role).key] for t in usable]]
 
-    accuracy = triplet_accuracy(stack("anchor"), stack("positive"), stack("negative"))
-    return {"accuracy": 100.0 * accuracy, "n_triplets": len(usable),
+    anchor, positive, negative = stack("anchor"), stack("positive"), stack("negative")
+    accuracy = triplet_accuracy(anchor, positive, negative)
+    correct = cosine_rows(anchor, positive) > cosine_rows(anchor, negative)
+    return {"accuracy": 100.0 * accuracy, "n_triplets": len(usable), "correct": correct.astype(int).tolist(),
             "triplets_without_audio": len(triplet_set.triplets) - len(usable), "counts": dict(triplet_set.counts),
             "options": dict(triplet_set.options)}
 
@@ -345,3 +347,76 @@ def evaluate_card_word_discrimination(*, workspace: Workspace, card: str, langua
     result = evaluate_triplets(triplet_set, utterances=dataset.split(split),
                                embed=upstream_embedder(module, layer=layer, batch_size=batch_size))
     return {"card": card, "language": language, "layer": layer, "dataset": dataset.name, "split": split, **result}
+
+
+# --------------------------------------------------------------------------- the matrix cell
+WORD_OPTIONS = {"split": "test", "rule": "difflib", "on_no_match": "replace", "cutoff": 0.6,
+                "mismatched": {}, "umap": True, "umap_top_n": 10}
+
+
+def run_word_discrimination_cell(*, ws: Workspace, plan: Any, dataset: Dataset, device: str,
+                                 progress: bool) -> dict[str, Any]:
+    """Table V for one cell: the upstream of ``plan`` (trained on the cell's language for the
+    small models) on the triplets of its own language (matched) and, when the downstream's
+    ``options.mismatched`` maps the language to another one, on that language's triplets
+    (mismatched). Word segments are embedded directly (they are a different audio set from the
+    utterances of the feature cache); frame-level upstreams are mean-pooled over each word.
+    Also writes the UMAP figure of the most frequent words (paper Figures 1-3).
+    """
+    import time
+
+    from ..cell import load_task_dataset
+    from ..upstream import build_upstream
+
+    unknown = set(plan.downstream.config.options) - set(WORD_OPTIONS)
+    if unknown:
+        raise BenchError(f"downstream {plan.spec.downstream!r}: unknown options {sorted(unknown)}; "
+                         f"known: {sorted(WORD_OPTIONS)}")
+    opts = {**WORD_OPTIONS, **plan.downstream.config.options}
+    lang = plan.spec.language
+    t0 = time.perf_counter()
+    module = build_upstream(plan.card, language=lang, workspace=ws, device=device)
+    layer = _word_layer(plan, num_layers=int(module.num_layers))
+    embed = upstream_embedder(module, layer=layer)
+    cache_dir = ws.path("cache") / "word_discrimination"
+
+    def score(test: Dataset, test_language: str) -> dict[str, Any]:
+        triplet_set = triplets_for(test, opts["split"], cache_dir=cache_dir, rule=opts["rule"],
+                                   on_no_match=opts["on_no_match"], cutoff=float(opts["cutoff"]), seed=0)
+        out = evaluate_triplets(triplet_set, utterances=test.split(opts["split"]), embed=embed)
+        return {**out, "test_language": test_language, "corpus": test.name}
+
+    matched = score(dataset, lang)
+    section: dict[str, Any] = {"matched": matched}
+    other = (opts["mismatched"] or {}).get(lang)
+    if other and other in plan.profile.languages:
+        source = plan.task.sources.get(plan.profile.data, {}).get(other)
+        if source is not None:
+            section["mismatched"] = score(load_task_dataset(ws, plan.profile, source, other), other)
+    result: dict[str, Any] = {
+        "metrics": {"accuracy": matched["accuracy"], "n": matched["n_triplets"]},
+        "predictions": {"correct": matched["correct"]},
+        "word_discrimination": section,
+        "layer": {"chosen": layer if layer >= 0 else int(module.num_layers) + layer, "rule": plan.downstream.config.layer},
+        "analyses": {},
+    }
+    if opts["umap"] and plan.profile.analyses.umap:
+        from .umap_plot import plot_word_umap
+
+        path = ws.path("results") / plan.spec.profile / "umap" / f"umap_{plan.spec.upstream}_{lang}.png"
+        try:
+            result["analyses"]["umap"] = plot_word_umap(
+                embedders={plan.listed_card.display: embed}, utterances=dataset.split(opts["split"]), path=path,
+                title=f"{plan.listed_card.display}: {opts['umap_top_n']} most frequent words ({dataset.name})",
+                top_n=int(opts["umap_top_n"]))
+        except Exception as e:  # noqa: BLE001 - a figure never fails the cell
+            result["analyses"]["umap"] = {"error": f"{type(e).__name__}: {e}"}
+    result["timings"] = {"word_discrimination_s": time.perf_counter() - t0}
+    return result
+
+
+def _word_layer(plan: Any, *, num_layers: int) -> int:
+    layer = plan.downstream.config.layer
+    if layer == "last" or layer == "sweep":
+        return num_layers - 1
+    return int(layer)
