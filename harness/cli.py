@@ -89,9 +89,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .cell import CellSpec, run_cell
     from .device import resolve_device
 
+    from .errors import did_you_mean
+    from .schema import LANGUAGES
+
     ws = _workspace(args)
     ws.check()
     profile, prof = ws.profile(args.profile)
+    ws.card(args.upstream)  # unknown names fail here, before any work, with a did-you-mean
+    ws.downstream(args.downstream)
+    if args.language and args.language not in LANGUAGES:
+        raise BenchError(f"unknown language {args.language!r}; expected one of {LANGUAGES}."
+                         f"{did_you_mean(args.language, LANGUAGES)}")
     device = resolve_device(args.device or prof.device)
     languages = [args.language] if args.language else prof.languages
     seeds = [args.seed] if args.seed is not None else prof.seeds[:1]

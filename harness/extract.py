@@ -103,7 +103,7 @@ def ensure_features(*, workspace: Workspace, card: ResolvedCard, dataset: Datase
     layers = _resolve_layers(frame_layers, int(module.num_layers))
     return extract(module=module, dataset=dataset, path=path, frame_layers=layers, recipe=recipe,
                    card_identity=card.identity, device=device, batch_s=batch_s, progress=progress,
-                   label=f"{card.name} / {dataset.name}")
+                   label=f"{card.name} / {dataset.name}", bf16=card.card.bf16)
 
 
 def _context(workspace: Workspace, language: str | None) -> dict[str, Any]:
@@ -138,8 +138,11 @@ def _rows_for(utt_index: int, utt: Utterance, num_samples: int, *, granularity: 
 
 def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layers: Iterable[int] | str,
             recipe: FeatureRecipe, card_identity: dict[str, Any], device: str = "cpu", batch_s: float = 64.0,
-            progress: bool = True, label: str = "") -> FeatureStore:
-    """One upstream pass over ``dataset``; writes and returns the cache entry at ``path``."""
+            progress: bool = True, label: str = "", bf16: bool = True) -> FeatureStore:
+    """One upstream pass over ``dataset``; writes and returns the cache entry at ``path``.
+
+    On CUDA the forward runs under bf16 autocast when ``bf16`` (the card's ``bf16`` flag);
+    features are stored in float16 either way."""
     import torch
 
     sr = int(module.sample_rate)
@@ -174,7 +177,7 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
     outputs: dict[int, list[tuple[int, list[np.ndarray]]]] = {}  # utt -> [(row start, per-layer frames)]
     rows_left: dict[int, int] = {}
     prog = make_progress(enabled=progress)
-    autocast = device.startswith("cuda")
+    autocast = device.startswith("cuda") and bf16
 
     def run_batch(batch: list[tuple[_Row, np.ndarray]]) -> None:
         nonlocal forward_calls

@@ -197,5 +197,6 @@ class Card(Strict):
     adapter: str
     args: dict[str, Any] = Field(default_factory=dict)
     revision: str = "none"
+    bf16: bool = True  # on CUDA, extract under bf16 autocast (set false for models that lose accuracy)
     meta: CardMeta = Field(default_factory=CardMeta)
     test: CardTest = Field(default_factory=CardTest)
