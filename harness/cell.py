@@ -508,3 +508,27 @@ def _utterance_vote(item_ids: list[str], y: np.ndarray, logits: np.ndarray, num_
     yt = [int(y[idx[0]]) for idx in groups.values()]
     yp = [int(logp[idx].mean(0).argmax()) for idx in groups.values()]
     return classification_metrics(yt, yp, num_classes=num_classes)
+
+
+def select_layer(ws: Workspace, spec: CellSpec, *, device: str = "cpu", progress: bool = False) -> dict[str, Any]:
+    """Run (or read) the layer selection of a cell without training its final head.
+
+    The matrix calls this once per (upstream, downstream, language) before the cells, so the
+    seeds of a cell, and downstreams that reuse its layer (``layer_from``), share one sweep
+    instead of racing to compute it. Returns the layer record, or {"skipped": reason}.
+    """
+    from .analysis.sweep import choose_layer
+
+    try:
+        plan = plan_cell(ws, spec)
+    except BenchError as e:
+        return {"skipped": str(e)}
+    if plan.task.kind != "classification" or plan.downstream.config.layer != "sweep":
+        return {"skipped": "no sweep"}
+    dataset = load_task_dataset(ws, plan.profile, plan.source, spec.language)
+    splits = task_splits(dataset, task=plan.task, source=plan.source)
+    store = features_for(ws, plan, dataset, device=device, progress=progress)
+    if store.meta.num_layers == 1:
+        return {"chosen": 0, "rule": "single layer"}
+    return choose_layer(ws=ws, plan=plan, store=store, sets_for=feature_sets_for(store, splits, plan),
+                        classes=splits["train"].classes, device=device, progress=progress)

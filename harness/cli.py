@@ -88,7 +88,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .cell import CellSpec, run_cell
     from .device import resolve_device
-
     from .errors import did_you_mean
     from .schema import LANGUAGES
 
@@ -256,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--retry-failed", action="store_true", help="rerun only the cells that failed")
     sp.add_argument("--executor", choices=("local", "ray"), default="local")
     sp.add_argument("--address", help="Ray cluster address HOST:PORT (with --executor ray)")
+    sp.add_argument("--workers", type=int, help="local worker processes for cells (default: CPU cores)")
     sp.add_argument("--device", help="cpu, cuda or auto")
     sp.add_argument("--no-progress", action="store_true")
     sp.add_argument("--no-leaderboard", action="store_true")

@@ -15,6 +15,7 @@ added). A failed cell records its error and traceback; the other cells go on.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -159,6 +160,8 @@ def extract_for_cell(ws: Workspace, spec: CellSpec, *, device: str, progress: bo
 class LocalExecutor:
     """Runs jobs one after the other in this process."""
 
+    parallel = False
+
     def map(self, fn: Callable[..., Any], jobs: list[Any], *, on_done: Callable[[Any, Any], None],
             resources: dict[str, float] | None = None) -> None:
         for job in jobs:
@@ -168,11 +171,99 @@ class LocalExecutor:
         return None
 
 
+class ProcessExecutor:
+    """Runs jobs in ``workers`` local processes (spawned, one torch thread each).
+
+    Probe heads and the small models train with one thread (their kernels are too small to gain
+    from more), so on an N-core machine N jobs side by side finish about N times sooner than one
+    after the other. Jobs that want every core (feature extraction) run in this process instead.
+    """
+
+    parallel = True
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_worker_init)
+
+    def map(self, fn: Callable[..., Any], jobs: list[Any], *, on_done: Callable[[Any, Any], None],
+            resources: dict[str, float] | None = None) -> None:
+        from concurrent.futures import as_completed
+
+        futures = {self._pool.submit(fn, job): job for job in jobs}
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as e:  # noqa: BLE001 - a dead worker: the job is reported, the rest go on
+                result = {"status": "failed", "error": f"worker: {type(e).__name__}: {e}"}
+            on_done(job, result)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _small_model_job(job: tuple[str, str], *, ws: Workspace, profile_name: str, progress: bool) -> dict[str, Any]:
+    return train_small_model_job(ws, profile_name, job[0], job[1], progress=progress)
+
+
+def _extract_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
+    return extract_for_cell(ws, spec, device=device, progress=progress)
+
+
+def _layer_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
+    from .cell import select_layer
+
+    try:
+        return select_layer(ws, spec, device=device, progress=progress)
+    except Exception as e:  # noqa: BLE001 - the cell itself will record the failure with its traceback
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def layer_jobs(ws: Workspace, states: list[CellState]) -> tuple[list[CellSpec], list[CellSpec]]:
+    """One cell per (upstream, downstream, language) whose layer is chosen by a sweep, English
+    first (the other languages may reuse the English layer), the rest second."""
+    seen: set[tuple[str, str, str]] = set()
+    english, others = [], []
+    for st in states:
+        if st.plan is None or st.status == "done" or st.plan.task.kind != "classification":
+            continue
+        if st.plan.downstream.config.layer != "sweep" or st.plan.granularity != "frame":
+            continue
+        key = (st.spec.upstream, st.spec.downstream, st.spec.language)
+        if key not in seen:
+            seen.add(key)
+            (english if st.spec.language == "en" else others).append(st.spec)
+    return english, others
+
+
+def _cell_job(state: CellState, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
+    from .cell import run_cell
+
+    return _run_cell_job(ws, state.spec, device=device, progress=progress, run=run_cell)
+
+
 def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set[str]] | None = None,
                retry_failed: bool = False, executor: str = "local", address: str | None = None,
-               device: str = "cpu", progress: bool = True, leaderboard: bool = True) -> dict[str, Any]:
-    """Run the profile's matrix; returns counts, timings and the leaderboard folder."""
-    from .cell import run_cell
+               device: str = "cpu", progress: bool = True, leaderboard: bool = True,
+               workers: int | None = None) -> dict[str, Any]:
+    """Run the profile's matrix; returns counts, timings and the leaderboard folder.
+
+    ``workers``: local processes for the small-model and cell stages (default: the profile's
+    ``workers``, else the number of CPU cores; 1 runs everything in this process). Feature
+    extraction always runs in this process with every core (or as Ray tasks).
+    """
+    from functools import partial
+
     from .progress import make_progress
 
     ws.check()
@@ -187,21 +278,34 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     counts: Counter[str] = Counter()
     counts["skipped_done"] = sum(s.status == "done" for s in states)
     counts["skipped_failed"] = 0 if retry_failed else sum(s.status == "failed" for s in states)
-    ex = _executor(executor, address=address, ws=ws)
-    job_progress = progress and executor == "local"  # remote workers draw no bars of their own
+    serial = LocalExecutor()
+    n_workers = workers or prof.workers or (os.cpu_count() or 1)
+    if executor == "local":
+        ex: Any = ProcessExecutor(n_workers) if n_workers > 1 and device == "cpu" else serial
+    else:
+        ex = _executor(executor, address=address, ws=ws)
+    job_progress = progress and not getattr(ex, "parallel", True)  # workers draw no bars of their own
+    gpu = 1 if device.startswith("cuda") else 0
     try:
         with make_progress(enabled=progress, transient=False) as prog:
             models = small_model_jobs(ws, prof, [s.spec for s in todo])
             if models:
                 task = prog.add_task("small models", total=len(models), info="")
-                ex.map(lambda job: train_small_model_job(ws, profile_name, job[0], job[1], progress=job_progress),
-                       models, on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1})
+                ex.map(partial(_small_model_job, ws=ws, profile_name=profile_name, progress=job_progress), models,
+                       on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1})
             extract = extraction_jobs(ws, [s for s in todo])
             if extract:
                 task = prog.add_task("features", total=len(extract), info="")
-                ex.map(lambda spec: extract_for_cell(ws, spec, device=device, progress=job_progress), extract,
-                       on_done=lambda job, res: prog.advance(task),
-                       resources={"num_cpus": 1, "num_gpus": 1 if device.startswith("cuda") else 0})
+                local = executor == "local"
+                (serial if local else ex).map(
+                    partial(_extract_job, ws=ws, device=device, progress=progress if local else False), extract,
+                    on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1, "num_gpus": gpu})
+            english, others = layer_jobs(ws, todo)
+            if english or others:
+                task = prog.add_task("layer sweeps", total=len(english) + len(others), info="")
+                for group in (english, others):
+                    ex.map(partial(_layer_job, ws=ws, device=device, progress=job_progress), group,
+                           on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1, "num_gpus": gpu})
             task = prog.add_task(f"cells ({profile_name})", total=len(todo), info="")
 
             def done(state: CellState, res: dict[str, Any]) -> None:
@@ -209,8 +313,8 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                 prog.update(task, advance=1, info=f"ok {counts['ok']} failed {counts['failed']} "
                                                   f"unavailable {counts['unavailable']}")
 
-            ex.map(lambda st: _run_cell_job(ws, st.spec, device=device, progress=job_progress, run=run_cell), todo,
-                   on_done=done, resources={"num_cpus": 1, "num_gpus": 1 if device.startswith("cuda") else 0})
+            ex.map(partial(_cell_job, ws=ws, device=device, progress=job_progress), todo, on_done=done,
+                   resources={"num_cpus": 1, "num_gpus": gpu})
     finally:
         ex.close()
     out: dict[str, Any] = {"profile": profile_name, "cells": len(cells), "ran": len(todo), "counts": dict(counts),
@@ -309,7 +413,7 @@ def run_matrix_cli(ws: Workspace, args: argparse.Namespace) -> int:
     device = resolve_device(args.device or prof.device)
     out = run_matrix(ws, profile=args.profile, only=only, retry_failed=args.retry_failed, executor=args.executor,
                      address=args.address, device=device, progress=not args.no_progress,
-                     leaderboard=not args.no_leaderboard)
+                     leaderboard=not args.no_leaderboard, workers=args.workers)
     c = out["counts"]
     print(f"matrix {out['profile']}: {out['cells']} cells; ran {out['ran']} in {out['seconds']:.0f} s: "
           f"ok {c.get('ok', 0)}, failed {c.get('failed', 0)}, unavailable {c.get('unavailable', 0)}; "

@@ -92,6 +92,7 @@ class Profile(Strict):
     analyses: AnalysisSpec = Field(default_factory=AnalysisSpec)
     small_models: SmallModelSpec = Field(default_factory=SmallModelSpec)
     device: str = "auto"  # auto | cpu | cuda
+    workers: int | None = Field(None, ge=1)  # local processes for cells and small models (None: CPU cores)
     extract_batch_s: float = Field(64.0, gt=0)  # padded audio seconds per extraction batch
     language_fallback: Literal["english_model", "skip"] = "english_model"
 

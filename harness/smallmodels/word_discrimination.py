@@ -400,7 +400,7 @@ def run_word_discrimination_cell(*, ws: Workspace, plan: Any, dataset: Dataset, 
         "layer": {"chosen": layer if layer >= 0 else int(module.num_layers) + layer, "rule": plan.downstream.config.layer},
         "analyses": {},
     }
-    if opts["umap"] and plan.profile.analyses.umap:
+    if opts["umap"] and plan.profile.analyses.umap and plan.granularity == "word":  # Figures 1-3: small models
         from .umap_plot import plot_word_umap
 
         path = ws.path("results") / plan.spec.profile / "umap" / f"umap_{plan.spec.upstream}_{lang}.png"
