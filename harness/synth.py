@@ -74,6 +74,7 @@ complete, renamed atomically); a folder without the marker is removed and genera
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -85,7 +86,7 @@ import sys
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -624,8 +625,24 @@ def load_synth_corpus(*, root: Path, language: str, options: Mapping[str, Any]) 
     check_language(language)
     folder = corpus_folder(root=Path(root), language=language, spec=spec)
     if not (folder / COMPLETE_MARKER).is_file():
-        _generate_atomically(folder=folder, language=language, spec=spec)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(folder.parent / f".{folder.name}.lock"):  # parallel workers: one generates, the others wait
+            if not (folder / COMPLETE_MARKER).is_file():
+                _generate_atomically(folder=folder, language=language, spec=spec)
     return read_synth_manifest(folder / MANIFEST_NAME, language=language)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An advisory lock (flock) held for the duration of the block; released if the process dies."""
+    import fcntl
+
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def validate_options(options: Mapping[str, Any]) -> SynthSpec:
