@@ -64,8 +64,11 @@ def load_teacher(teacher: str) -> tuple[Any, Any]:
 
     source = teacher_source(teacher)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-        model = AutoModel.from_pretrained(source, local_files_only=True)
+        from upstreams.hf import quiet_transformers
+
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            model = AutoModel.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError) as e:  # missing files; an id that is neither a folder nor cached
         if teacher == "bert":
             raise WeightsMissingError(
