@@ -112,6 +112,17 @@ def weights_missing(model_id: str, *, models_dir: str | None = None) -> WeightsM
 
 
 @contextlib.contextmanager
+def _quiet_mask_warning() -> Iterator[None]:
+    """WavLM passes a float position bias and a bool padding mask to torch's attention, which warns
+    on every call that mixing the two types is deprecated; the result is correct, the warning noise."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask and attn_mask")
+        yield
+
+
+@contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
     """Silence transformers' load report and progress bars while loading (CTC heads are dropped on purpose)."""
     from transformers.utils import logging as hf_logging
@@ -310,7 +321,8 @@ class HFUpstream(Upstream):
         mask = None
         if self.use_attention_mask:
             mask = (torch.arange(wavs_BT.shape[1], device=wavs_BT.device)[None] < lengths_B[:, None]).long()
-        out = self.model(wavs_BT, attention_mask=mask, output_hidden_states=True, return_dict=True)
+        with _quiet_mask_warning():
+            out = self.model(wavs_BT, attention_mask=mask, output_hidden_states=True, return_dict=True)
         return tuple(out.hidden_states)
 
     def forward(self, wavs_BT: torch.Tensor, lengths_B: torch.Tensor) -> UpstreamOutput:
@@ -336,7 +348,8 @@ class HFUpstream(Upstream):
         mask = (torch.arange(wavs_BT.shape[1], device=wavs_BT.device)[None] < lengths_B[:, None]).long()
         conv.forward = lambda _input: padded  # the model's own forward, with the front end already run
         try:
-            out = self.model(wavs_BT, attention_mask=mask, output_hidden_states=True, return_dict=True)
+            with _quiet_mask_warning():
+                out = self.model(wavs_BT, attention_mask=mask, output_hidden_states=True, return_dict=True)
         finally:
             del conv.forward
         return tuple(out.hidden_states)
