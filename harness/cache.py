@@ -146,6 +146,17 @@ class FeatureStore:
         arr, off = self.frames(layer=layer)
         return [np.array(arr[off[i]: off[i + 1]]) for i in self.index_of(ids)]
 
+    def gather(self, ids: Sequence[str], *, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """The frames of ``ids`` concatenated (one float16 copy) and their offsets [len(ids) + 1]."""
+        arr, off = self.frames(layer=layer)
+        rows = self.index_of(ids)
+        lengths = (off[rows + 1] - off[rows]) if len(rows) else np.zeros(0, np.int64)
+        out_off = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        out = np.empty((int(out_off[-1]), self.meta.hidden_size), np.float16)
+        for j, i in enumerate(rows):
+            out[out_off[j]: out_off[j + 1]] = arr[off[i]: off[i + 1]]
+        return out, out_off
+
     @property
     def bytes_on_disk(self) -> int:
         return sum(int(v["bytes"]) for v in self.marker["files"].values())

@@ -251,7 +251,7 @@ def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, l
     """Feature sets per split from the cache; items the extraction skipped are dropped and named.
 
     With ``standardize`` every split is z-scored with the training split's statistics."""
-    from .train import FeatureSet, concat_sequences
+    from .train import FeatureSet
 
     out: dict[str, FeatureSet] = {}
     dropped: list[str] = []
@@ -262,18 +262,16 @@ def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, l
         ids = [u.id for u, _ in keep]
         y = np.array([y for _, y in keep], dtype=np.int64)
         if word_items:  # word-level upstream with an utterance-level head: one item per word
-            seqs = store.sequences(ids, layer=layer)
-            x = np.concatenate(seqs, axis=0) if seqs else np.zeros((0, store.meta.hidden_size), np.float16)
-            item_ids = [f"{uid}#{k}" for uid, s in zip(ids, seqs, strict=True) for k in range(len(s))]
-            yy = np.concatenate([np.full(len(s), yi) for s, yi in zip(seqs, y, strict=True)]) if seqs else y
-            out[name] = FeatureSet("pooled", x, yy.astype(np.int64), item_ids)
+            x, off = store.gather(ids, layer=layer)
+            counts = np.diff(off)
+            item_ids = [f"{uid}#{k}" for uid, n in zip(ids, counts, strict=True) for k in range(int(n))]
+            out[name] = FeatureSet("pooled", x, np.repeat(y, counts).astype(np.int64), item_ids)
         elif features == "pooled":
             x = store.pooled(layer=layer, window_s=pool_window_s)[store.index_of(ids)] if ids else \
                 np.zeros((0, store.meta.hidden_size), np.float16)
             out[name] = FeatureSet("pooled", np.asarray(x), y, ids)
         else:
-            seqs = store.sequences(ids, layer=layer)
-            x, off = concat_sequences(seqs, dim=store.meta.hidden_size)
+            x, off = store.gather(ids, layer=layer)
             out[name] = FeatureSet("frames", x, y, ids, offsets=off)
     if standardize and len(out.get("train", [])):
         mean, std = out["train"].stats()

@@ -77,8 +77,8 @@ class FeatureSet:
         mean = np.zeros(x.shape[1], np.float64)
         sq = np.zeros(x.shape[1], np.float64)
         n = max(len(x), 1)
-        for start in range(0, len(x), 65536):  # chunks: float16 memmaps can be large
-            chunk = np.asarray(x[start: start + 65536], dtype=np.float64)
+        for start in range(0, len(x), 8192):  # chunks: float16 frames can be large (8192 x D x 8 bytes at a time)
+            chunk = np.asarray(x[start: start + 8192], dtype=np.float64)
             mean += chunk.sum(0)
             sq += (chunk**2).sum(0)
         mean /= n
