@@ -181,13 +181,14 @@ class ProcessExecutor:
 
     parallel = True
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, *, threads: int = 1, tasks_per_worker: int | None = None):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         self.workers = workers
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_worker_init)
+                                         initializer=_worker_init, initargs=(threads,),
+                                         max_tasks_per_child=tasks_per_worker)
 
     def map(self, fn: Callable[..., Any], jobs: list[Any], *, on_done: Callable[[Any, Any], None],
             resources: dict[str, float] | None = None) -> None:
@@ -206,10 +207,10 @@ class ProcessExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _worker_init() -> None:
+def _worker_init(threads: int = 1) -> None:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(max(threads, 1))
 
 
 def _small_model_job(job: tuple[str, str], *, ws: Workspace, profile_name: str, progress: bool) -> dict[str, Any]:
@@ -278,10 +279,10 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     counts: Counter[str] = Counter()
     counts["skipped_done"] = sum(s.status == "done" for s in states)
     counts["skipped_failed"] = 0 if retry_failed else sum(s.status == "failed" for s in states)
-    serial = LocalExecutor()
     n_workers = workers or prof.workers or (os.cpu_count() or 1)
     if executor == "local":
-        ex: Any = ProcessExecutor(n_workers) if n_workers > 1 and device == "cpu" else serial
+        ex: Any = ProcessExecutor(n_workers, tasks_per_worker=25) if n_workers > 1 and device == "cpu" \
+            else LocalExecutor()
     else:
         ex = _executor(executor, address=address, ws=ws)
     job_progress = progress and not getattr(ex, "parallel", True)  # workers draw no bars of their own
@@ -296,10 +297,17 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
             extract = extraction_jobs(ws, [s for s in todo])
             if extract:
                 task = prog.add_task("features", total=len(extract), info="")
-                local = executor == "local"
-                (serial if local else ex).map(
-                    partial(_extract_job, ws=ws, device=device, progress=progress if local else False), extract,
-                    on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1, "num_gpus": gpu})
+                # each extraction in a fresh process with every core: the model's memory goes back to
+                # the system when it is done (a long-lived process keeps its peak)
+                fresh = ProcessExecutor(1, threads=os.cpu_count() or 1, tasks_per_worker=1) \
+                    if executor == "local" and device == "cpu" else None
+                try:
+                    (fresh or ex).map(partial(_extract_job, ws=ws, device=device, progress=False), extract,
+                                      on_done=lambda job, res: prog.advance(task),
+                                      resources={"num_cpus": 1, "num_gpus": gpu})
+                finally:
+                    if fresh is not None:
+                        fresh.close()
             english, others = layer_jobs(ws, todo)
             if english or others:
                 task = prog.add_task("layer sweeps", total=len(english) + len(others), info="")
