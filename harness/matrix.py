@@ -104,8 +104,17 @@ def survey(ws: Workspace, cells: Iterable[CellSpec]) -> list[CellState]:
             states.append(CellState(spec, "invalid", None, str(e)))
             continue
         status = cell_status(plan)
-        states.append(CellState(spec, {"ok": "done"}.get(status, status), plan))
+        reason = _stored_reason(plan) if status in ("failed", "unavailable") else ""
+        states.append(CellState(spec, {"ok": "done"}.get(status, status), plan, reason))
     return states
+
+
+def _stored_reason(plan: CellPlan) -> str:
+    """Why a stored result failed or could not run (as the leaderboard notes say it)."""
+    from .leaderboard import failure_reason
+
+    data = read_json(plan.result_path)
+    return failure_reason(data) if data else ""
 
 
 # --------------------------------------------------------------------------- stages
