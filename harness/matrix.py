@@ -181,7 +181,7 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                retry_failed: bool = False, executor: str = "local", address: str | None = None,
                device: str = "cpu", progress: bool = True, leaderboard: bool = True) -> dict[str, Any]:
     """Run the profile's matrix; returns counts, timings and the leaderboard folder."""
-    from .cell import run_cell
+    from .cell import record_failure, run_cell
     from .progress import make_progress
 
     ws.check()
@@ -214,6 +214,8 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
             task = prog.add_task(f"cells ({profile_name})", total=len(todo), info="")
 
             def done(state: CellState, res: dict[str, Any]) -> None:
+                if res.get("executor_error") is not None:  # the job died before it could write its result
+                    record_failure(ws, state.spec, res["executor_error"])
                 counts[res.get("status", "failed")] += 1
                 prog.update(task, advance=1, info=f"ok {counts['ok']} failed {counts['failed']} "
                                                   f"unavailable {counts['unavailable']}")

@@ -71,8 +71,9 @@ class RayExecutor:
                 job = pending.pop(ref)
                 try:
                     result = self.ray.get(ref)
-                except self.ray.exceptions.RayError as e:
-                    result = {"status": "failed", "error": f"ray: {type(e).__name__}: {str(e).splitlines()[0]}"}
+                except self.ray.exceptions.RayError as e:  # the job's process died (retries spent), or Ray failed
+                    result = {"status": "failed", "error": f"ray: {type(e).__name__}: {str(e).splitlines()[0]}",
+                              "executor_error": e}
                 on_done(job, result)
 
     def close(self) -> None:
