@@ -33,7 +33,8 @@ def seed_corpus(cache_dir: Path, synth_corpora: Path) -> None:
 
 def add_profile(root: Path, name: str, **fields: Any) -> None:
     """Add profile ``name`` to ``root/benchmark.yaml``: the smoke corpus, English, seed 0, fast
-    analyses, then ``fields``."""
+    analyses, then ``fields``; its downstreams get their smoke-size recipe for it (without one,
+    the emotion head would be the paper's 4 x 512 BiLSTM)."""
     path = root / "benchmark.yaml"
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     profile = {"data": "synth", "synth": smoke_synth(), "languages": ["en"], "seeds": [0],
@@ -41,6 +42,12 @@ def add_profile(root: Path, name: str, **fields: Any) -> None:
     profile.update(fields)
     raw["profiles"][name] = profile
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    for downstream in profile.get("downstreams", []):
+        ds_path = root / "downstreams" / f"{downstream}.yaml"
+        ds = yaml.safe_load(ds_path.read_text(encoding="utf-8"))
+        if "smoke" in ds.get("profiles", {}):
+            ds["profiles"][name] = ds["profiles"]["smoke"]
+            ds_path.write_text(yaml.safe_dump(ds, sort_keys=False), encoding="utf-8")
 
 
 def write_card(root: Path, name: str, *, args: dict[str, Any], display: str, adapter: str = "hear",
