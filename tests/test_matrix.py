@@ -90,8 +90,8 @@ def copy_profile(root: Path, source: str, name: str) -> None:
 def test_cell_key_changes_with_every_part_of_its_identity(root: Path) -> None:
     """The key changes with the card's args, its revision, the resolved downstream (a --set),
     the task version, the language, the seed and the profile, each on its own."""
-    base = key_of(root)
     copy_profile(root, "smoke", "smoke_copy")
+    base = key_of(root)
     keys = {"downstream --set": key_of(root, overrides=("training.lr=5e-4",)),
             "head_args --set": key_of(root, overrides=("head_args.binary_output=softmax",)),
             "language": key_of(root, replace(SPEC, language="fi")),
@@ -120,6 +120,32 @@ def test_cell_key_ignores_what_is_not_its_identity(root: Path, monkeypatch: pyte
     edit_yaml(root / "upstreams" / "cards" / "siamese.yaml", revision="9")
     edit_yaml(root / "downstreams" / "emotion.yaml", training={"lr": 0.5})
     monkeypatch.setenv("BENCH_RESULTS", str(root / "elsewhere"))
+    assert key_of(root) == base
+
+
+KEY_HASHES_WHOLE_FILES = ("the key hashes the downstream's and the task's whole YAML (descriptions, other profiles' "
+                          "recipes, other languages' sources), not what the cell resolves; a fix re-keys every "
+                          "stored result, so it is left to a deliberate change")
+
+
+@pytest.mark.xfail(strict=True, reason=KEY_HASHES_WHOLE_FILES)
+def test_cell_key_ignores_other_profiles_recipes_and_descriptions(root: Path) -> None:
+    """Rewording a downstream's description or tuning its recipe for another profile leaves the
+    smoke cell's resolved downstream, hence its key, as it was."""
+    base = key_of(root)
+    edit_yaml(root / "downstreams" / "gender.yaml", description="reworded",
+              profiles={"paper": {"training": {"max_epochs": 3}}})
+    assert key_of(root) == base
+
+
+@pytest.mark.xfail(strict=True, reason=KEY_HASHES_WHOLE_FILES)
+def test_cell_key_ignores_the_task_description_and_other_sources(root: Path) -> None:
+    """Rewording the task's description or dropping its real-corpus sources of other languages
+    leaves a synthetic English cell's key as it was."""
+    base = key_of(root)
+    task = root / "tasks" / "gender.yaml"
+    real = yaml.safe_load(task.read_text(encoding="utf-8"))["sources"]["real"]
+    edit_yaml(task, description="reworded", sources={"real": {"en": real["en"]}})
     assert key_of(root) == base
 
 
