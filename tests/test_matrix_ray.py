@@ -32,6 +32,7 @@ from harness.cli import main
 from harness.errors import BenchError
 from harness.extract import STATS
 from harness.matrix import extract_for_cell, result_of, run_matrix
+from harness.ray_executor import RayExecutor
 from tests.analysis_fixtures import one_torch_thread  # noqa: F401
 from tests.matrix_fixtures import REPO, add_profile, seed_corpus, tiny_hear_card, workspace
 
@@ -227,18 +228,31 @@ def test_unreachable_cluster_fails_at_once(workspace_dir: Path) -> None:
     assert not (workspace_dir / ".bench" / "results").exists()
 
 
-def test_cluster_stays_on_loopback(ray: Any, ray_head: RayHead) -> None:
-    """The head's node registers 127.0.0.1, every TCP socket the head's processes listen on is bound
-    to a loopback address, and every TCP connection of the head's processes, its workers and the
-    driver is between loopback addresses."""
-    ray.init(address=ray_head.address, log_to_driver=False)
+def test_executor_stays_on_loopback_and_prepares_workers(ray: Any, ray_head: RayHead, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the RayExecutor: the head's node registers 127.0.0.1, every TCP socket the head's
+    processes listen on is bound to loopback, every TCP connection of the head's processes, its
+    workers and the driver is between loopback addresses; a job runs in a worker process with the
+    BENCH_* variables forwarded and torch limited to the job's CPUs."""
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "forwarded"))
+
+    def probe(job: int) -> dict[str, Any]:
+        import torch
+
+        return {"pid": os.getpid(), "results": os.environ.get("BENCH_RESULTS"), "threads": torch.get_num_threads(),
+                "loopback": os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
+
+    seen: list[dict[str, Any]] = []
+    executor = RayExecutor(address=ray_head.address, workspace=None)
     try:
-        nodes = ray.nodes()
-        assert nodes and {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
-        assert ray.get(ray.remote(lambda: socket.gethostbyname("localhost")).remote(), timeout=120)
-        conns = tcp_connections(ray_head.pids() + [os.getpid()])
+        executor.map(probe, [0], on_done=lambda job, res: seen.append(res), resources={"num_cpus": 1})
+        nodes, pids = ray.nodes(), ray_head.pids()  # the job's workers exit when the driver disconnects
+        conns = tcp_connections(pids + [os.getpid()])
     finally:
-        ray.shutdown()
+        executor.close()
+    assert nodes and {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
+    assert seen == [{"pid": seen[0]["pid"], "results": str(tmp_path / "forwarded"), "threads": 1, "loopback": "0"}]
+    assert seen[0]["pid"] in pids and seen[0]["pid"] != os.getpid()
     listening = [local for local, _, state in conns if state == "0A"]
     assert listening and all(is_loopback(local) for local in listening), listening
     established = [c for c in conns if c[2] == "01"]
