@@ -11,6 +11,7 @@ head and the client so that Ray keeps 127.0.0.1 instead of the machine's interfa
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -117,6 +118,14 @@ class RayHead:
         return [self.process.pid, *descendants(self.process.pid)]
 
 
+def _term_with_parent() -> None:
+    """In the head's process before exec: SIGTERM when the test process dies (prctl PR_SET_PDEATHSIG),
+    so that a killed test run does not leave a cluster behind."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def start_head(temp_dir: Path) -> RayHead:
     """``ray start --head --block`` on loopback with free ports and its own temp dir; returns when it is up."""
     port = free_port()
@@ -129,7 +138,8 @@ def start_head(temp_dir: Path) -> RayHead:
     env = {**os.environ, **LOOPBACK_ENV, "PYTHONPATH": pythonpath}  # workers import harness and tests.hear_tiny
     log = temp_dir / "head.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=_term_with_parent if sys.platform.startswith("linux") else None)
     head = RayHead(f"127.0.0.1:{port}", proc, log)
     deadline = time.monotonic() + HEAD_START_TIMEOUT_S
     while "Ray runtime started" not in log.read_text(errors="replace"):
@@ -150,11 +160,17 @@ def stop_head(head: RayHead) -> None:
         except subprocess.TimeoutExpired:
             head.process.kill()
             head.process.wait(timeout=10)
-    for pid in pids[1:] + descendants(head.process.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    for pid in pids[1:]:
+        if _is_ray_process(pid):  # still alive, and still Ray's (not a reused pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _is_ray_process(pid: int) -> bool:
+    try:
+        return "ray" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
