@@ -341,6 +341,22 @@ def run_cell(ws: Workspace, spec: CellSpec, *, device: str = "cpu", progress: bo
     return result
 
 
+def record_failure(ws: Workspace, spec: CellSpec, error: BaseException) -> dict[str, Any]:
+    """Write a failed result for ``spec`` when the cell could not write one itself (the process
+    running it died, e.g. a Ray worker killed on every retry). A result the cell finished with
+    its current key is kept."""
+    t0 = time.perf_counter()
+    try:
+        plan: CellPlan | None = plan_cell(ws, spec)
+    except BenchError:
+        plan = None
+    if plan is not None:
+        existing = read_json(plan.result_path)
+        if existing and existing.get("key") == plan.key and existing.get("status") == "ok":
+            return existing
+    return _write_status(ws, spec, plan, "failed", error=error, t0=t0)
+
+
 def _base_result(plan: CellPlan | None, spec: CellSpec, status: str) -> dict[str, Any]:
     res: dict[str, Any] = {"schema": SCHEMA_VERSION, "status": status, "key": plan.key if plan else None,
                            "cell": {"profile": spec.profile, "upstream": spec.upstream,

@@ -105,8 +105,17 @@ def survey(ws: Workspace, cells: Iterable[CellSpec]) -> list[CellState]:
             states.append(CellState(spec, "invalid", None, str(e)))
             continue
         status = cell_status(plan)
-        states.append(CellState(spec, {"ok": "done"}.get(status, status), plan))
+        reason = _stored_reason(plan) if status in ("failed", "unavailable") else ""
+        states.append(CellState(spec, {"ok": "done"}.get(status, status), plan, reason))
     return states
+
+
+def _stored_reason(plan: CellPlan) -> str:
+    """Why a stored result failed or could not run (as the leaderboard notes say it)."""
+    from .leaderboard import failure_reason
+
+    data = read_json(plan.result_path)
+    return failure_reason(data) if data else ""
 
 
 # --------------------------------------------------------------------------- stages
@@ -176,7 +185,8 @@ class ProcessExecutor:
 
     Probe heads and the small models train with one thread (their kernels are too small to gain
     from more), so on an N-core machine N jobs side by side finish about N times sooner than one
-    after the other. Jobs that want every core (feature extraction) run in this process instead.
+    after the other. Jobs that want every core (feature extraction) get a pool of one worker with
+    ``threads`` = the number of cores.
     """
 
     parallel = True
@@ -200,7 +210,7 @@ class ProcessExecutor:
             try:
                 result = fut.result()
             except Exception as e:  # noqa: BLE001 - a dead worker: the job is reported, the rest go on
-                result = {"status": "failed", "error": f"worker: {type(e).__name__}: {e}"}
+                result = {"status": "failed", "error": f"worker process: {type(e).__name__}: {e}", "executor_error": e}
             on_done(job, result)
 
     def close(self) -> None:
@@ -260,11 +270,12 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     """Run the profile's matrix; returns counts, timings and the leaderboard folder.
 
     ``workers``: local processes for the small-model and cell stages (default: the profile's
-    ``workers``, else the number of CPU cores; 1 runs everything in this process). Feature
-    extraction always runs in this process with every core (or as Ray tasks).
+    ``workers``, else the number of CPU cores; 1 runs them in this process). Each feature
+    extraction runs in a fresh process with every core (or as a Ray task).
     """
     from functools import partial
 
+    from .cell import record_failure
     from .progress import make_progress
 
     ws.check()
@@ -317,6 +328,8 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
             task = prog.add_task(f"cells ({profile_name})", total=len(todo), info="")
 
             def done(state: CellState, res: dict[str, Any]) -> None:
+                if res.get("executor_error") is not None:  # the job died before it could write its result
+                    record_failure(ws, state.spec, res["executor_error"])
                 counts[res.get("status", "failed")] += 1
                 prog.update(task, advance=1, info=f"ok {counts['ok']} failed {counts['failed']} "
                                                   f"unavailable {counts['unavailable']}")

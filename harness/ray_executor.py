@@ -16,6 +16,7 @@ Start a cluster, then point the matrix at it::
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,9 @@ from .errors import BenchError
 # Environment variables forwarded to workers (offline hubs, the harness's own paths).
 FORWARD_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME", "BENCH_CACHE", "BENCH_RESULTS", "BENCH_MODELS",
                "BENCH_CARDS", "BENCH_LEADERBOARDS", "BENCH_ROOT", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+
+
+CONNECT_TIMEOUT_S = 10.0
 
 
 def _call(fn: Callable[[Any], Any], job: Any, num_threads: int) -> Any:
@@ -43,6 +47,7 @@ class RayExecutor:
             raise BenchError("--executor ray needs --address HOST:PORT of a running Ray cluster "
                              "(start one with `ray start --head --port=6379`)")
         self.ray = ray
+        check_reachable(address)
         env = {k: os.environ[k] for k in FORWARD_ENV if k in os.environ}
         try:
             ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False,
@@ -66,9 +71,39 @@ class RayExecutor:
                 job = pending.pop(ref)
                 try:
                     result = self.ray.get(ref)
-                except self.ray.exceptions.RayError as e:
-                    result = {"status": "failed", "error": f"ray: {type(e).__name__}: {str(e).splitlines()[0]}"}
+                except self.ray.exceptions.RayError as e:  # the job's process died (retries spent), or Ray failed
+                    result = {"status": "failed", "error": f"ray: {type(e).__name__}: {str(e).splitlines()[0]}",
+                              "executor_error": e}
                 on_done(job, result)
 
     def close(self) -> None:
         self.ray.shutdown()
+
+
+def check_reachable(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail at once when the cluster's address does not accept a TCP connection.
+
+    ``ray.init`` retries an unreachable GCS forever, so a wrong address would hang the matrix.
+    The address checked is the one Ray will use: Ray replaces a loopback host with this machine's
+    interface address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was set before ray was imported.
+    """
+    if address.startswith("ray://") or ":" not in address:
+        return  # Ray client or "auto": Ray resolves these itself
+    target = address
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        target = canonicalize_bootstrap_address(address) or address
+    except Exception:  # noqa: BLE001 - a private Ray helper: fall back to the address as given
+        pass
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return
+    except (OSError, ValueError) as e:
+        via = f" (Ray connects to {target})" if target != address else ""
+        raise BenchError(
+            f"cannot reach the Ray cluster at {address}{via}: {e}. Start one with `ray start --head "
+            "--port=PORT` and pass its HOST:PORT; for a head on 127.0.0.1 set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 "
+            "for both `ray start` and bench (Ray otherwise replaces 127.0.0.1 with this machine's address)."
+        ) from None

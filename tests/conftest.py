@@ -44,6 +44,18 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(env) if env else tmp_path_factory.mktemp("bench-cache")
 
 
+@pytest.fixture(scope="session")
+def synth_corpora(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``corpora/synth`` folder holding the smoke-size English corpus, generated once per session
+    (tests copy it into their workspace's cache with ``tests.matrix_fixtures.seed_corpus``)."""
+    from harness.synth import load_synth_corpus
+    from tests.matrix_fixtures import smoke_synth
+
+    root = tmp_path_factory.mktemp("synth") / "synth"
+    load_synth_corpus(root=root, language="en", options=smoke_synth())
+    return root
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", default=False,
                      help="also run tests marked slow (CI runs them; the default run skips them)")
