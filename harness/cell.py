@@ -149,7 +149,13 @@ def plan_cell(ws: Workspace, spec: CellSpec) -> CellPlan:
                           f"(it has: {sorted(sources) or 'none'})")
     source = sources[spec.language]
     ident = _card_identity_for_key(ws, card, spec.language)
-    key = short_hash({"card": ident, "downstream": ds.identity, "task": task.model_dump(mode="json"),
+    # The key holds what the cell resolves, not whole files: a reworded description, another
+    # profile's recipe or another language's source does not make a finished cell stale.
+    ds_ident = {**ds.identity, "config": ds.config.model_dump(
+        mode="json", exclude={"description", "profiles", "word_level", "head_args", "training"})}
+    task_ident = {**task.model_dump(mode="json", exclude={"description", "sources"}),
+                  "source": source.model_dump(mode="json")}
+    key = short_hash({"card": ident, "downstream": ds_ident, "task": task_ident,
                       "task_version": task.version, "language": spec.language, "seed": spec.seed,
                       "profile": spec.profile, "data": profile.data,
                       "synth": profile.synth.model_dump(mode="json") if profile.data == "synth" else None},

@@ -191,8 +191,11 @@ class ResolvedCard:
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {"card": self.card.model_dump(mode="json"), "random_init": self.random_init,
-                "revision": self.card.revision}
+        """What the features depend on: adapter, args, revision, random init, bf16 (not the card's
+        display metadata or test hints, so a cosmetic edit does not recompute anything)."""
+        c = self.card
+        return {"adapter": c.adapter, "args": c.args, "revision": c.revision, "random_init": self.random_init,
+                "bf16": c.bf16}
 
     @property
     def key(self) -> str:
