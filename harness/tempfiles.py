@@ -57,10 +57,20 @@ def is_stale(path: Path, *, older_than_s: float = STALE_AFTER_S) -> bool:
         return False
     if host == HOST and pid is not None and not pid_alive(pid):
         return True
+    return time.time() - _last_change(path) > older_than_s
+
+
+def _last_change(path: Path) -> float:
+    """The newest mtime of ``path`` and, for a folder, of the files in it (a file being appended
+    to, e.g. by a long extraction on another host, does not change its folder's mtime)."""
     try:
-        return time.time() - path.lstat().st_mtime > older_than_s
+        newest = path.lstat().st_mtime
+        if path.is_dir() and not path.is_symlink():
+            for child in path.iterdir():
+                newest = max(newest, child.lstat().st_mtime)
     except OSError:
-        return False
+        return time.time()  # vanished or unreadable while looking: not stale
+    return newest
 
 
 def remove_stale(folder: Path, *, prefix: str = ".", recursive: bool = False,
