@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import time
 import uuid
 import warnings
@@ -31,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from .config import short_hash
+from .tempfiles import HOST, owner_of, pid_alive, temp_sibling
 
 MARKER = "COMPLETE"
-_HOST = socket.gethostname().replace("-", "_").replace(".", "_")
 FORMAT_VERSION = 1
 
 
@@ -200,7 +199,7 @@ def _verify(path: Path, marker: dict[str, Any]) -> str:
 def _discard(path: Path, reason: str) -> None:
     warnings.warn(f"feature cache entry {path} is invalid: {reason}; it will be recomputed",
                   CacheCorruptWarning, stacklevel=3)
-    trash = path.with_name(f"{path.name}.trash-{uuid.uuid4().hex[:8]}")
+    trash = path.with_name(f".{path.name}.trash-{uuid.uuid4().hex[:8]}")
     try:
         os.replace(path, trash)
         shutil.rmtree(trash, ignore_errors=True)
@@ -215,7 +214,7 @@ class EntryWriter:
                  pool_windows: Sequence[float | None], expected_rows: int):
         self.final_path = final_path
         final_path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = final_path.with_name(f".{final_path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self.tmp = temp_sibling(final_path)
         self.tmp.mkdir()
         self.num_layers, self.hidden_size = num_layers, hidden_size
         self.frame_layers = sorted(set(frame_layers))
@@ -260,8 +259,12 @@ class EntryWriter:
         return store
 
     def abort(self) -> None:
+        """Remove the temporary folder (also when closing fails: a full disk cannot flush)."""
         for f in self._frame_files.values():
-            f.close()
+            try:
+                f.close()
+            except OSError:
+                pass
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -284,30 +287,10 @@ def clean_stale_temp(folder: Path, *, older_than_s: float = 3600) -> int:
     now = time.time()
     for p in folder.iterdir():
         if p.name.startswith(".") and (".tmp-" in p.name or ".old-" in p.name or ".trash-" in p.name):
-            host, pid = _owner_of(p.name)
-            dead_here = host == _HOST and pid is not None and not _pid_alive(pid)
+            host, pid = owner_of(p.name)
+            dead_here = host == HOST and pid is not None and not pid_alive(pid)
             if dead_here or now - p.stat().st_mtime > older_than_s:
                 shutil.rmtree(p, ignore_errors=True)
                 removed += 1
     return removed
 
-
-def _owner_of(name: str) -> tuple[str | None, int | None]:
-    """(host, pid) of a ``.<key>.tmp-<host>-<pid>-<rand>`` folder name."""
-    if ".tmp-" not in name:
-        return None, None
-    parts = name.split(".tmp-", 1)[1].split("-")
-    try:
-        return parts[0], int(parts[1])
-    except (IndexError, ValueError):
-        return None, None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

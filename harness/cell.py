@@ -478,8 +478,8 @@ def run_classification(ws: Workspace, plan: CellPlan, dataset: Dataset, *, devic
             "items": {s: len(f) for s, f in fsets.items()},
             "utterances": {s: len(ls.utterances) for s, ls in splits.items()},
             "label_counts": {s: dict(Counter(classes[i] for i in ls.labels)) for s, ls in splits.items()},
-            "skipped": len(dropped) + sum(len(ls.skipped) for ls in splits.values()),
-            "skipped_examples": (dropped + [x for ls in splits.values() for x in ls.skipped])[:20],
+            **skipped_summary(corpus=list(dataset.skipped), labels=[x for ls in splits.values() for x in ls.skipped],
+                              features=dropped),
             "item_level": "word" if word_items else "utterance",
         },
         "features": {"cache_entry": store.path.name, "bytes_on_disk": store.bytes_on_disk,
@@ -503,6 +503,18 @@ def run_classification(ws: Workspace, plan: CellPlan, dataset: Dataset, *, devic
             result["analyses"][name] = out
         timings[f"{name}_s"] = time.perf_counter() - t
     return result
+
+
+MAX_SKIPPED_EXAMPLES = 100
+
+
+def skipped_summary(**by_stage: list[str]) -> dict[str, Any]:
+    """What a cell left out and why: ``skipped`` (total), ``skipped_by_stage`` (corpus rows the
+    adapter refused, items without a usable label, audio the extraction could not use) and the
+    first ``MAX_SKIPPED_EXAMPLES`` messages, each naming the item and the reason."""
+    everything = [item for items in by_stage.values() for item in items]
+    return {"skipped": len(everything), "skipped_by_stage": {k: len(v) for k, v in by_stage.items()},
+            "skipped_examples": everything[:MAX_SKIPPED_EXAMPLES]}
 
 
 def _post_steps(plan: CellPlan) -> list[str]:

@@ -88,18 +88,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .cell import CellSpec, run_cell
     from .device import resolve_device
-    from .errors import did_you_mean
-    from .schema import LANGUAGES
+    from .matrix import prepare_outputs
 
     ws = _workspace(args)
-    ws.check()
+    ws.check(profile=args.profile, upstreams=[args.upstream], downstreams=[args.downstream],
+             languages=[args.language] if args.language else [], selection=True)
     profile, prof = ws.profile(args.profile)
-    ws.card(args.upstream)  # unknown names fail here, before any work, with a did-you-mean
-    ws.downstream(args.downstream)
-    if args.language and args.language not in LANGUAGES:
-        raise BenchError(f"unknown language {args.language!r}; expected one of {LANGUAGES}."
-                         f"{did_you_mean(args.language, LANGUAGES)}")
     device = resolve_device(args.device or prof.device)
+    prepare_outputs(ws, settings=("cache", "results", "models", "user_cards"))
     languages = [args.language] if args.language else prof.languages
     seeds = [args.seed] if args.seed is not None else prof.seeds[:1]
     worst = 0
@@ -144,7 +140,23 @@ def _print_result(res: dict[str, Any]) -> None:
     table.add_row("wall time", f"{t.get('total_s', 0):.1f} s (features {t.get('features_s', 0):.1f} s, "
                                f"train {t.get('train_s', 0):.1f} s)")
     console.print(table)
+    _print_skipped(res.get("data") or {})
     console.print(f"result: {res.get('_path') or ''}".strip(), style="dim")
+
+
+def _print_skipped(data: dict[str, Any], *, shown: int = 10) -> None:
+    """How many items the cell left out, by stage, and the first few with their reasons (plain
+    print: long paths must not be wrapped)."""
+    total = int(data.get("skipped") or 0)
+    if not total:
+        return
+    stages = ", ".join(f"{k} {v}" for k, v in (data.get("skipped_by_stage") or {}).items() if v)
+    print(f"skipped {total} item(s)" + (f" ({stages})" if stages else "") + ":")
+    examples = data.get("skipped_examples") or []
+    for line in examples[:shown]:
+        print(f"  {line}")
+    if total > shown:
+        print(f"  ... and {total - min(shown, len(examples))} more (data.skipped_examples in the result file)")
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
@@ -185,15 +197,17 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from .cell import load_task_dataset
     from .device import resolve_device
     from .extract import ensure_features
+    from .matrix import prepare_outputs
 
     ws = _workspace(args)
-    ws.check()
+    ws.check(profile=args.profile, upstreams=[args.upstream], languages=[args.language], selection=True)
     profile, prof = ws.profile(args.profile)
     card = ws.card(args.upstream)
     task = ws.task(args.task)
     source = task.sources.get(prof.data, {}).get(args.language)
     if source is None:
         raise BenchError(f"task {args.task!r} has no {prof.data} data for language {args.language!r}")
+    prepare_outputs(ws, settings=("cache", "models"))
     dataset = load_task_dataset(ws, prof, source, args.language)
     store = ensure_features(workspace=ws, card=card, dataset=dataset, language=args.language,
                             frame_layers=args.frame_layers if args.frame_layers != "all" else "all",
@@ -315,6 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:  # a folder the harness writes to fails in a place no check foresaw
+        from .results import os_error_reason
+
+        where = f" {e.filename}" if e.filename else ""
+        print(f"error: cannot write or read{where}: {os_error_reason(e)} ({e.strerror or e}). Free space or fix "
+              "the permissions there (paths.* in benchmark.yaml / BENCH_* choose the folders); finished results "
+              "are intact, rerun the same command to resume.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; finished cells are kept, a rerun resumes", file=sys.stderr)
         return 130

@@ -29,7 +29,7 @@ from .errors import (
     UnknownNameError,
     did_you_mean,
 )
-from .registry import ADAPTERS, CORPORA, HEADS
+from .registry import ADAPTERS, CORPORA, HEADS, builder_problem
 from .schema import LANGUAGES, Benchmark, Card, Downstream, Paths, Profile, Recipe, Task, Training
 
 RANDOM_SUFFIX = "@random"
@@ -334,10 +334,13 @@ class Workspace:
             recipe = deep_merge(recipe, ds.profiles[profile])
         cli = self.overrides.get("downstream") or {}
         top_level = {k: v for k, v in cli.items() if k not in ("head_args", "training")}
-        if top_level:
-            ds = Downstream.model_validate(deep_merge(ds.model_dump(mode="json"), top_level))
-        recipe = deep_merge(recipe, {k: v for k, v in cli.items() if k in ("head_args", "training")})
         where = str(self.downstream_files()[name])
+        if top_level:
+            try:
+                ds = Downstream.model_validate(deep_merge(ds.model_dump(mode="json"), top_level))
+            except ValidationError as e:
+                raise ConfigError(problems_from_validation(e, where=f"{where} (with --set)", model=Downstream)) from None
+        recipe = deep_merge(recipe, {k: v for k, v in cli.items() if k in ("head_args", "training")})
         try:
             rec = Recipe.model_validate(recipe)
         except ValidationError as e:
@@ -375,7 +378,12 @@ class Workspace:
 
     # ---------------------------------------------------------------- validation
     def validate(self) -> list[Problem]:
-        """Every problem in every file and cross reference (empty list: all good)."""
+        """Every problem in every file and cross reference (empty list: all good).
+
+        The files are checked as written: ``--set`` overrides address the upstream, downstream
+        and task a command runs, and are checked by :meth:`selection_problems`."""
+        if any(self.overrides.values()):
+            return Workspace(self.root).validate()
         problems: list[Problem] = []
         bench_path = str(self.root / "benchmark.yaml")
         bench: Benchmark | None = None
@@ -472,6 +480,10 @@ class Workspace:
                 continue
             problems += _bind_problems(ADAPTERS, rc.card.adapter, rc.card.args, where=str(path), key="args",
                                        skip=("language", "random_init"))
+            if rc.card.test.build and builder_problem(rc.card.test.build):
+                problems.append(Problem(str(path), "test.build", "a test builder of harness.testing or of a "
+                                        "registered adapter's module", repr(rc.card.test.build),
+                                        " A card is data: it cannot name other code to run."))
 
         if bench:
             for pname, prof in bench.profiles.items():
@@ -508,11 +520,82 @@ class Workspace:
                     problems += option_problems(spec.adapter, spec.options, where=f"{bench_path}: corpora.{cname}")
         return problems
 
-    def check(self) -> None:
-        """Raise ConfigError with every problem, or return when the workspace is valid."""
+    def check(self, *, profile: str | None = None, upstreams: Iterable[str] = (), downstreams: Iterable[str] = (),
+              languages: Iterable[str] = (), selection: bool = False) -> None:
+        """Raise ConfigError with every problem, or return when the workspace is valid.
+
+        With ``selection`` (or any name given), the names a command asks for and the ``--set``
+        overrides applied to them are checked too (:meth:`selection_problems`), so that a typo
+        fails before any work starts."""
         problems = self.validate()
+        if not problems and (selection or upstreams or downstreams or languages):
+            problems = self.selection_problems(profile=profile, upstreams=upstreams, downstreams=downstreams,
+                                               languages=languages)
         if problems:
             raise ConfigError(problems)
+
+    def selection_problems(self, *, profile: str | None, upstreams: Iterable[str] = (),
+                           downstreams: Iterable[str] = (), languages: Iterable[str] = ()) -> list[Problem]:
+        """Problems with the profile, upstreams, downstreams and languages a command names, with the
+        ``--set`` overrides applied (unknown names with a did-you-mean, overridden values that do not
+        validate, card or head arguments that do not bind)."""
+        problems: list[Problem] = []
+        prof_name = profile or "default profile"
+        try:
+            prof_name, _ = self.profile(profile)
+        except UnknownNameError as e:
+            problems.append(Problem("--profile", "profile", "a profile of benchmark.yaml", repr(e.name),
+                                    did_you_mean(e.name, e.choices)))
+        except ConfigError as e:
+            problems += e.problems
+        for name in dict.fromkeys(upstreams):
+            problems += self._upstream_problems(name)
+        for name in dict.fromkeys(downstreams):
+            problems += self._downstream_problems(name, profile=prof_name)
+        for lang in dict.fromkeys(languages):
+            if lang not in LANGUAGES:
+                problems.append(Problem("--language", "language", f"one of {LANGUAGES}", repr(lang),
+                                        did_you_mean(lang, LANGUAGES)))
+        return problems
+
+    def _upstream_problems(self, name: str) -> list[Problem]:
+        where = f"upstream {name!r}" + (" with --set upstream.*" if self.overrides.get("upstream") else "")
+        try:
+            rc = self.card(name)
+        except UnknownNameError as e:
+            return [Problem("--upstream", "upstream", "an upstream card (`bench ls upstreams`)", repr(name),
+                            did_you_mean(e.name.removesuffix(RANDOM_SUFFIX), e.choices))]
+        except ConfigError as e:
+            return e.problems
+        if rc.card.adapter not in ADAPTERS:
+            return [Problem(str(rc.path), "adapter", "a registered adapter", repr(rc.card.adapter),
+                            did_you_mean(rc.card.adapter, ADAPTERS.names()))]
+        return _bind_problems(ADAPTERS, rc.card.adapter, rc.args, where=where, key="args",
+                              skip=("language", "random_init"))
+
+    def _downstream_problems(self, name: str, *, profile: str) -> list[Problem]:
+        try:
+            ds = self.downstream(name)
+        except UnknownNameError as e:
+            return [Problem("--downstream", "downstream", "a downstream in downstreams/", repr(name),
+                            did_you_mean(name, e.choices))]
+        problems: list[Problem] = []
+        try:
+            self.task(ds.task)
+        except ConfigError as e:
+            problems += e.problems
+        except BenchError as e:
+            problems.append(Problem(f"task {ds.task!r}", "<file>", "a valid task", str(e)))
+        for word_level in (False, True):
+            try:
+                rd = self.resolve_downstream(name, profile=profile, word_level=word_level)
+            except ConfigError as e:
+                return problems + e.problems
+            if rd.head is not None and rd.head in HEADS:
+                where = f"downstream {name!r} (profile {profile}" + (", with --set)" if self.overrides.get("downstream") else ")")
+                problems += _bind_problems(HEADS, rd.head, rd.head_args, where=where, key="head_args",
+                                           skip=("input_size", "num_classes"))
+        return list(dict.fromkeys(problems))
 
 
 def _bind_problems(registry: Any, name: str, args: dict[str, Any], *, where: str, key: str,

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import AudioError, DataError
+from .tempfiles import temp_sibling
 
 SPLITS = ("train", "dev", "test")
 
@@ -134,7 +135,7 @@ def write_manifest(path: str | Path, utterances: Iterable[Utterance], *, root: s
     """Write utterances as JSONL with audio paths relative to ``root`` (default: the manifest's folder)."""
     path = Path(path)
     root = Path(root) if root else path.parent
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = temp_sibling(path)
     with open(tmp, "w", encoding="utf-8") as f:
         for u in utterances:
             row = {"id": u.id, "audio": os.path.relpath(u.path, root), "split": u.split,
@@ -146,9 +147,18 @@ def write_manifest(path: str | Path, utterances: Iterable[Utterance], *, root: s
 
 
 def read_manifest_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    """Yield (line number, row or None, error) for each non-empty line of a JSONL manifest."""
-    with open(path, encoding="utf-8", errors="strict") as f:
-        for i, line in enumerate(f, 1):
+    """Yield (line number, row or None, error) for each non-empty line of a JSONL manifest.
+
+    Lines are decoded one by one, so a line that is not UTF-8 (JSON text must be) is reported
+    as that line's error and the other lines are read."""
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            try:
+                line = (raw.removeprefix(b"\xef\xbb\xbf") if i == 1 else raw).decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield i, None, (f"not UTF-8 text ({e.reason}, byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                                "re-save the manifest as UTF-8")
+                continue
             if not line.strip():
                 continue
             try:
@@ -179,7 +189,7 @@ def audio_info(path: str | Path) -> tuple[int, int, int]:
     try:
         info = sf.info(str(path))
     except Exception as e:  # soundfile raises several types (LibsndfileError, RuntimeError)
-        raise AudioError(f"{path}: unreadable audio ({_short(e)})") from None
+        raise AudioError(f"{path}: unreadable audio ({_why_unreadable(path, e)})") from None
     return info.frames, info.samplerate, info.channels
 
 
@@ -208,7 +218,7 @@ def load_audio(path: str | Path, *, sample_rate: int, start_s: float = 0.0, end_
     except AudioError:
         raise
     except Exception as e:
-        raise AudioError(f"{path}: unreadable audio ({_short(e)})") from None
+        raise AudioError(f"{path}: unreadable audio ({_why_unreadable(path, e)})") from None
     if data.size == 0:
         raise AudioError(f"{path}: empty audio (0 samples)")
     wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
@@ -227,6 +237,16 @@ def resample(wav: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
 
     g = math.gcd(int(from_hz), int(to_hz))
     return resample_poly(wav, to_hz // g, from_hz // g).astype(np.float32)
+
+
+def _why_unreadable(path: str | Path, e: BaseException) -> str:
+    """soundfile's reason, or a plainer one for an empty file (libsndfile says 'Format not recognised')."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file, 0 bytes"
+    except OSError:
+        pass
+    return _short(e)
 
 
 def _short(e: BaseException) -> str:

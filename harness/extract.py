@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +28,9 @@ from .cache import (
 )
 from .data import Dataset, Utterance, audio_info, load_audio
 from .errors import AudioError, BenchError
+from .faults import maybe_crash
 from .progress import make_progress
+from .results import io_error
 
 if TYPE_CHECKING:
     import torch
@@ -167,8 +170,11 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
         durations.append(d)
     order = [i for i in np.argsort(durations, kind="stable") if durations[i] >= 0]
 
-    writer = EntryWriter(path, num_layers=num_layers, hidden_size=hidden, frame_layers=layers,
-                         pool_windows=recipe.pool_windows_s, expected_rows=len(order))
+    try:
+        writer = EntryWriter(path, num_layers=num_layers, hidden_size=hidden, frame_layers=layers,
+                             pool_windows=recipe.pool_windows_s, expected_rows=len(order))
+    except OSError as e:
+        raise io_error(Path(path), e, setting="cache") from None
     t0 = time.perf_counter()
     audio_s = 0.0
     forward_calls = 0
@@ -210,6 +216,7 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
                                   frames_per_s=frames_per_s)
             pooled[window_name(w)] = np.stack([f[:n].mean(axis=0) for f in frames])
         writer.add(utt.id, frames_by_layer=frames, pooled_by_window=pooled)
+        maybe_crash("extract")
 
     try:
         with prog:
@@ -240,6 +247,9 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
                 prog.update(task, advance=1, info=f"{audio_s:.0f} s audio, RTF {elapsed / max(audio_s, 1e-9):.3f}")
             if pending:
                 run_batch(pending)
+    except OSError as e:  # the cache disk is full, read-only ...: nothing half-written stays
+        writer.abort()
+        raise io_error(Path(path), e, setting="cache") from None
     except BaseException:
         writer.abort()
         raise
@@ -253,7 +263,11 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
         writer.abort()
         reasons = "; ".join(list(skipped.values())[:3])
         raise BenchError(f"no utterance of {dataset.name} could be processed ({len(skipped)} skipped: {reasons})")
-    return writer.commit(meta)
+    try:
+        return writer.commit(meta)
+    except OSError as e:
+        writer.abort()
+        raise io_error(Path(path), e, setting="cache") from None
 
 
 def _resolve_layers(frame_layers: FrameLayers, num_layers: int) -> list[int]:

@@ -31,13 +31,14 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .tempfiles import TMP_TAG, remove_stale, temp_sibling
 
 if TYPE_CHECKING:
     from .config import Workspace
@@ -1188,7 +1189,9 @@ def write_leaderboards(ws: Workspace, *, profile: str, timestamp: bool = True, n
                           show_published=show_published)
     out = ws.path("leaderboards") / profile
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{profile}.", dir=out.parent))
+    remove_stale(out.parent, prefix=f".{profile}{TMP_TAG}")
+    stage = temp_sibling(out)
+    stage.mkdir()
     try:
         write_tables(tables, stage)
         plots = find_plots(results_dir / profile)
@@ -1211,8 +1214,8 @@ def write_leaderboards(ws: Workspace, *, profile: str, timestamp: bool = True, n
 def _swap_in(stage: Path, out: Path) -> None:
     old = None
     if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        os.replace(out, old / out.name)
+        old = temp_sibling(out)
+        os.replace(out, old)
     os.replace(stage, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

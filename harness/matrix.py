@@ -21,15 +21,17 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from .cell import CellPlan, CellSpec, Unavailable, cell_status, plan_cell
 from .config import RANDOM_SUFFIX, Workspace
-from .errors import BenchError
+from .errors import BenchError, ConfigError, Problem, did_you_mean
 from .results import read_json
 from .schema import Profile
 
 ONLY_KEYS = ("upstream", "downstream", "language", "seed")
+OUTPUT_SETTINGS = ("cache", "results", "models", "user_cards", "leaderboards")  # paths.* a run writes to
 
 
 def parse_only(text: str) -> dict[str, set[str]]:
@@ -42,6 +44,54 @@ def parse_only(text: str) -> dict[str, set[str]]:
             raise BenchError(f"--only expects key=value with key in {ONLY_KEYS}, got {part!r}")
         out[key].update(v for v in value.split("|") if v)
     return dict(out)
+
+
+def only_problems(only: dict[str, set[str]], profile_name: str, profile: Profile) -> list[Problem]:
+    """``--only`` values that name nothing in the profile (a typo would silently select no cell)."""
+    known = {"upstream": set(profile.upstreams) | {u.removesuffix(RANDOM_SUFFIX) for u in profile.upstreams},
+             "downstream": set(profile.downstreams), "language": set(profile.languages),
+             "seed": {str(s) for s in profile.seeds}}
+    problems = []
+    for key, values in only.items():
+        for value in sorted(values - known[key]):
+            problems.append(Problem("--only", key, f"one of the profile {profile_name!r}'s {key}s "
+                                    f"({', '.join(sorted(known[key]))})", repr(value), did_you_mean(value, known[key])))
+    return problems
+
+
+def check_matrix(ws: Workspace, profile: str | None, only: dict[str, set[str]] | None) -> tuple[str, Profile]:
+    """Validate the workspace, the profile with its ``--set`` overrides, and ``--only``, before any work."""
+    ws.check(profile=profile, selection=True)
+    profile_name, prof = ws.profile(profile)
+    only = only or {}
+    problems = only_problems(only, profile_name, prof)
+    if not problems:
+        ups = [u for u in prof.upstreams if {u, u.removesuffix(RANDOM_SUFFIX)} & only.get("upstream", {u})]
+        dss = [d for d in prof.downstreams if d in only.get("downstream", {d})]
+        problems = ws.selection_problems(profile=profile_name, upstreams=ups, downstreams=dss)
+    if problems:
+        raise ConfigError(problems)
+    return profile_name, prof
+
+
+def prepare_outputs(ws: Workspace, *, settings: tuple[str, ...] = OUTPUT_SETTINGS) -> list[Path]:
+    """Check that every output folder can be written (one clear error naming each one that cannot,
+    before any work) and remove the temporaries that killed runs left in them.
+
+    Also points matplotlib's font cache (``MPLCONFIGDIR``, when unset) into the feature cache's
+    folder, so that a run writes nothing under ``$HOME``."""
+    import os
+
+    from .results import check_writable
+    from .tempfiles import remove_stale
+
+    folders = {s: ws.path(s) for s in settings}
+    check_writable(folders)
+    os.environ.setdefault("MPLCONFIGDIR", str(ws.path("cache") / "matplotlib"))
+    removed: list[Path] = []
+    for folder in folders.values():
+        removed += remove_stale(folder, recursive=True)
+    return removed
 
 
 def cells_of(ws: Workspace, profile_name: str, profile: Profile, *, only: dict[str, set[str]] | None = None) -> list[CellSpec]:
@@ -278,8 +328,8 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     from .cell import record_failure
     from .progress import make_progress
 
-    ws.check()
-    profile_name, prof = ws.profile(profile)
+    profile_name, prof = check_matrix(ws, profile, only)
+    prepare_outputs(ws, settings=OUTPUT_SETTINGS if leaderboard else OUTPUT_SETTINGS[:-1])
     t0 = time.perf_counter()
     cells = cells_of(ws, profile_name, prof, only=only)
     states = survey(ws, cells)
@@ -369,8 +419,7 @@ def dry_run(ws: Workspace, *, profile: str | None = None, only: dict[str, set[st
     from .cell import load_task_dataset
     from .extract import lookup
 
-    ws.check()
-    profile_name, prof = ws.profile(profile)
+    profile_name, prof = check_matrix(ws, profile, only)
     states = survey(ws, cells_of(ws, profile_name, prof, only=only))
     cached: dict[tuple[str, str, str], bool] = {}
     lines = [f"profile {profile_name}: {len(states)} cells"]

@@ -137,3 +137,23 @@ def _entry_points(group: str) -> tuple[_EP, ...]:
 ADAPTERS = Registry("adapter", BUILTIN_ADAPTERS, entry_point_group=ENTRY_POINT_GROUP)
 HEADS = Registry("head", BUILTIN_HEADS)
 CORPORA = Registry("corpus adapter", BUILTIN_CORPORA)
+
+TEST_BUILDER_MODULES = ("harness.testing",)
+
+
+def trusted_builder_modules() -> list[str]:
+    """Modules a card's ``test.build`` may name: :mod:`harness.testing` and the modules of the
+    registered adapters (installed code). A card is data: it must not be able to name any
+    other function for the test suite to import and call."""
+    return sorted({*TEST_BUILDER_MODULES, *(ADAPTERS.entry(n).target.partition(":")[0] for n in ADAPTERS.names())})
+
+
+def builder_problem(target: str) -> str:
+    """Why a card's ``test.build`` target is refused ("" when it is allowed)."""
+    module, sep, attr = target.partition(":")
+    if not sep or not attr.isidentifier():
+        return f"expected 'module:function', got {target!r}"
+    if module not in trusted_builder_modules():
+        return (f"{target!r} is not in a trusted module ({', '.join(trusted_builder_modules())}); a card may only "
+                "name a test builder of harness.testing or of a registered adapter's module")
+    return ""

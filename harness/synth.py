@@ -80,11 +80,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -103,7 +101,9 @@ from .data import (
     write_manifest,
 )
 from .errors import BenchError, ConfigError, DataError, Problem, did_you_mean
+from .faults import maybe_crash
 from .schema import LANGUAGES, SynthSpec
+from .tempfiles import TMP_TAG, remove_stale, temp_sibling
 
 GENERATOR_VERSION = 1
 SAMPLE_RATE_HZ = 16000
@@ -692,11 +692,12 @@ def _generate_atomically(*, folder: Path, language: str, spec: SynthSpec) -> Non
     if folder.exists():
         shutil.rmtree(folder)  # no marker: a half-written folder is never read
     folder.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(folder)
-    tmp = folder.parent / f".{folder.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    remove_stale(folder.parent, prefix=f".{folder.name}{TMP_TAG}")
+    tmp = temp_sibling(folder)
     t0 = time.perf_counter()
     try:
         _run_generator(out_dir=tmp, language=language, spec=spec)
+        maybe_crash("synth")
         (tmp / COMPLETE_MARKER).write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + "\n", encoding="utf-8")
         try:
             os.rename(tmp, folder)
@@ -710,27 +711,6 @@ def _generate_atomically(*, folder: Path, language: str, spec: SynthSpec) -> Non
     print(f"synth: generated {language} corpus in {time.perf_counter() - t0:.1f} s: {meta['utterances']} "
           f"utterances, {meta['total_audio_s'] / 60:.1f} min of audio, {meta['bytes_on_disk'] / 1e6:.1f} MB "
           f"in {folder}", file=sys.stderr)
-
-
-_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname()) or "host"
-
-
-def _remove_stale_temps(folder: Path) -> None:
-    """Remove temp folders that a killed generator of this host left (its pid is gone)."""
-    for tmp in folder.parent.glob(f".{folder.name}.tmp-{_HOST}-*"):
-        pid = tmp.name.rsplit("-", 2)[-2]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _run_generator(*, out_dir: Path, language: str, spec: SynthSpec) -> None:

@@ -198,13 +198,17 @@ def contract_route(card: ResolvedCard) -> str:
 def contract_card(card: ResolvedCard, *, out_dir: Path) -> ResolvedCard:
     """``card`` made runnable offline and fast, through the real card machinery (see :func:`contract_route`)."""
     from .config import deep_merge
-    from .registry import import_string
+    from .errors import BenchError
+    from .registry import builder_problem, import_string
     from .schema import Card
 
     route = contract_route(card)
     if route == "as_is":
         return card
     if route == "tiny_checkpoint":
+        problem = builder_problem(str(card.card.test.build))
+        if problem:
+            raise BenchError(f"{card.path}: test.build: {problem}")
         overrides = import_string(str(card.card.test.build))(card=card, out_dir=out_dir)
         random_init = card.random_init
     else:

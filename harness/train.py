@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .faults import maybe_crash
 from .progress import make_progress
 from .registry import HEADS
 from .schema import Training
@@ -214,6 +215,7 @@ def _train_head(head: nn.Module, *, train: FeatureSet, dev: FeatureSet | None, t
             dev_f1 = accuracy_of(head, dev, batch_size=training.batch_size) if dev is not None and len(dev) else float("nan")
             history.append({"epoch": epoch, "train_loss": total / count, "dev_f1": dev_f1})
             prog.update(task, advance=1, info=f"loss {total / count:.3f} dev F1 {dev_f1:.1f}")
+            maybe_crash("train")
             if dev is None or not len(dev):
                 best_state, best_epoch = copy.deepcopy(head.state_dict()), epoch
                 continue

@@ -1,8 +1,13 @@
 """Safe YAML: plain data only, duplicate keys rejected, ``${VAR}`` / ``${VAR:-default}`` expanded.
 
-Python tags (``!!python/object`` ...) and any other non-standard tag are refused by the safe
-loader. Duplicate mapping keys are an error naming the line of both occurrences. Environment
-variables are expanded in string scalars only; an unset variable without a default is an error.
+Plain data is JSON's data model: mappings, sequences, strings, numbers, booleans and null.
+Refused, with the line: any tag beyond those (``!!python/...``, ``!!binary``, ``!!set``,
+``!!omap``, ``!!timestamp``, custom ``!tags``), anchors and aliases (``&name`` / ``*name``, and
+so ``<<`` merge keys: aliases are how "billion laughs" expansion bombs are built, and no config
+here needs them) and nesting deeper than the parser can follow. A date such as ``2024-05-01``
+stays the string it looks like. Duplicate mapping keys are an error naming the line of both
+occurrences. Environment variables are expanded in string scalars only; an unset variable
+without a default is an error.
 """
 
 from __future__ import annotations
@@ -23,8 +28,28 @@ class YamlError(BenchError):
     pass
 
 
+PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null"))
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys."""
+    """SafeLoader that accepts plain data only (see the module docstring) and rejects duplicate keys."""
+
+    yaml_implicit_resolvers = {  # no implicit timestamps: dates stay strings
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            what = f"alias *{event.anchor}" if isinstance(event, yaml.AliasEvent) else f"anchor &{event.anchor}"
+            raise YamlError(f"{event.start_mark.name}:{event.start_mark.line + 1}: {what}: anchors and aliases are "
+                            "not allowed (only plain YAML data); write the value out where it is used.")
+        node = super().compose_node(parent, index)
+        if node.tag not in PLAIN_TAGS:
+            raise YamlError(f"{node.start_mark.name}:{node.start_mark.line + 1}: tag {node.tag!r} is not allowed: "
+                            "only plain YAML data (mappings, lists, strings, numbers, booleans, null); remove the tag.")
+        return node
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -75,6 +100,8 @@ def loads(text: str, *, where: str = "<string>", expand: bool = True) -> Any:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
     except YamlError as e:
         raise YamlError(str(e).replace("<unicode string>", where)) from None
+    except RecursionError:
+        raise YamlError(f"{where}: nested too deeply to be a configuration file") from None
     except yaml.constructor.ConstructorError as e:
         raise YamlError(
             f"{where}: only plain YAML data is allowed (no tags such as !!python/...): {e.problem} "

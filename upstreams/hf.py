@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from harness.errors import BenchError, WeightsMissingError
+from harness.safeload import refusing_pickles
 
 from .base import ArchInfo, Upstream, UpstreamOutput, pad_frames, zero_padding
 
@@ -282,7 +283,8 @@ class HFUpstream(Upstream):
                 with _seeded(seed):
                     model = AutoModel.from_config(config)
             else:
-                model = AutoModel.from_pretrained(folder, local_files_only=True)
+                with refusing_pickles(folder):
+                    model = AutoModel.from_pretrained(folder, local_files_only=True)
         if not hasattr(model, "_get_feat_extract_output_lengths"):
             raise BenchError(f"{model_id!r} ({type(model).__name__}) is not a wav2vec2-style encoder; "
                              "use the `whisper` adapter for Whisper checkpoints")
@@ -399,7 +401,8 @@ class WhisperEncoderUpstream(Upstream):
                 with _seeded(seed):
                     return WhisperEncoder(config)
             # the checkpoint holds the full seq2seq model; keep the encoder, drop the decoder
-            return WhisperModel.from_pretrained(folder, local_files_only=True).get_encoder()
+            with refusing_pickles(folder):
+                return WhisperModel.from_pretrained(folder, local_files_only=True).get_encoder()
 
     @staticmethod
     def _feature_extractor(*, folder: Path | None, config: Any) -> Any:

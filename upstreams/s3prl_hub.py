@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from harness.errors import BenchError, UnknownNameError, WeightsMissingError
+from harness.safeload import load_weights
 
 from .base import ArchInfo, Upstream, UpstreamOutput, pad_frames, zero_padding
 
@@ -165,6 +166,41 @@ def offline_downloads(download_dir: str | None) -> Iterator[None]:
         dl.get_dir, dl._download = saved
 
 
+# --------------------------------------------------------------------------- safe loading
+def refuse_unsafe_checkpoint(path: Path) -> None:
+    """Raise :class:`~harness.safeload.UnsafeCheckpointError` unless ``path`` loads as plain weights.
+
+    s3prl's experts call ``torch.load(ckpt)`` without ``weights_only`` (wavlm, hubert, wav2vec2)
+    or with ``weights_only=False`` (mockingjay, distiller): on torch < 2.6, with
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``, or for those two families, a checkpoint's pickle
+    would run its code. The file is therefore loaded here first, with ``weights_only=True`` and
+    memory-mapped (the tensors are not read), and refused when it holds anything else.
+    """
+    load_weights(path, what="s3prl checkpoint", mmap=True,
+                 fix="If you trust the file, re-save its contents as plain data (tensors, numbers, strings, "
+                     "lists, dicts) with torch.save.")
+
+
+@contextlib.contextmanager
+def weights_only_loads() -> Iterator[None]:
+    """While s3prl builds: ``torch.load`` uses ``weights_only=True`` whatever the call site or the
+    environment says (``TORCH_FORCE_WEIGHTS_ONLY_LOAD``); restored afterwards. A second line of
+    defence behind :func:`refuse_unsafe_checkpoint` (it also covers files s3prl opens itself)."""
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")}
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 # --------------------------------------------------------------------------- adapter
 class S3PRLHubUpstream(Upstream):
     """``s3prl.nn.S3PRLUpstream(name, path_or_url)``: every hidden state, s3prl's lengths.
@@ -194,6 +230,8 @@ class S3PRLHubUpstream(Upstream):
                     + (f": `{hf}@random`" if hf else " (the hf card of the same model, with @random)") + "."
                 )
             raise weights_missing(name, url=url, path=path)
+        if path is not None:
+            refuse_unsafe_checkpoint(path)
         self.name = name
         self.s3 = self._build(name=name, path_or_url=str(path) if path and not url else path_or_url,
                               random_init=random_init, download_dir=download_dir, extra_conf=extra_conf, seed=seed)
@@ -212,7 +250,7 @@ class S3PRLHubUpstream(Upstream):
                extra_conf: dict[str, Any] | None, seed: int) -> torch.nn.Module:
         from s3prl.nn import S3PRLUpstream
 
-        with offline_downloads(download_dir), torch.random.fork_rng(devices=[]):
+        with offline_downloads(download_dir), weights_only_loads(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try:
                 return S3PRLUpstream(name, path_or_url=path_or_url, extra_conf=extra_conf, randomize=random_init)

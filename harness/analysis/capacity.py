@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..results import write_json_atomic
+from ..tempfiles import save_figure
 
 if TYPE_CHECKING:
     from torch import nn
@@ -268,6 +269,5 @@ def plot_attributions(sorted_abs: list[float], *, k: int, title: str, path: Path
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..results import iter_results, read_json, write_json_atomic
+from ..tempfiles import save_figure
 
 GROUP_ORDER = ("gender", "emotion", "semantic")
 LANGUAGE_ORDER = ("en", "fi", "fr")
@@ -229,8 +230,7 @@ def plot_heatmap(rows: list[dict[str, Any]], *, title: str, path: Path) -> None:
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, label="overlap (%)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..config import short_hash
 from ..results import read_json, write_json_atomic
+from ..tempfiles import save_figure
 
 if TYPE_CHECKING:
     from ..cache import FeatureStore
@@ -145,6 +146,5 @@ def plot_curve(curve: dict[int, float], *, chosen: int, title: str, path: Path) 
     ax.set_ylabel("dev micro-F1 (%)")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)

@@ -134,20 +134,31 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
 
 
 def _table_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    with open(path, encoding="utf-8", newline="") as f:
+    # surrogateescape: a byte that is not UTF-8 becomes a lone surrogate, reported per row below
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         reader = csv.reader(f, delimiter="\t" if fmt == "tsv" else ",")
         header = next(reader, None)
         if not header:
             return
+        if any(_not_utf8(h) for h in header):
+            raise DataError(f"manifest: the header line of {path} is not UTF-8 text; re-save the file as UTF-8")
         header = [h.strip() for h in header]
         for fields in reader:
             number = reader.line_num
             if not fields or all(not x.strip() for x in fields):
                 continue
+            if any(_not_utf8(x) for x in fields):
+                yield number, None, "not UTF-8 text; re-save the manifest as UTF-8"
+                continue
             if len(fields) != len(header):
                 yield number, None, f"expected {len(header)} fields (the header's), got {len(fields)}"
                 continue
             yield number, {k: v for k, v in zip(header, fields, strict=True) if v.strip() != ""}, ""
+
+
+def _not_utf8(text: str) -> bool:
+    """True when ``text`` holds bytes that were not UTF-8 (lone surrogates from surrogateescape)."""
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 def dev_to_test(utterances: list[Utterance], *, fraction: float) -> list[Utterance]:

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..data import Utterance, load_audio
 from ..errors import AudioError
+from ..tempfiles import temp_sibling
 
 if TYPE_CHECKING:
     import torch
@@ -205,7 +206,7 @@ class SegmentBank:
         """Write atomically as an ``.npz`` without pickles."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp = temp_sibling(path)
         with open(tmp, "wb") as f:
             np.savez(f, words=np.array(self.words, dtype=str), utterance_ids=np.array(self.utterance_ids, dtype=str),
                      positions=self.positions, lengths=self.lengths, offsets=self.offsets,

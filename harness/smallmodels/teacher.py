@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BenchError, WeightsMissingError
+from ..tempfiles import temp_sibling
 
 TEACHERS = ("minilm", "bert")
 BERT_ID = "bert-base-uncased"
@@ -117,7 +118,7 @@ def cached_word_vectors(words: Sequence[str], *, teacher: str = "minilm",
     vectors = word_vectors(vocab, teacher=teacher)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp = temp_sibling(path)
         with open(tmp, "wb") as f:
             np.savez(f, words=np.array(vocab, dtype=str), vectors=vectors)
         os.replace(tmp, path)

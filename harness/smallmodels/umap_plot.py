@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import BenchError
+from ..tempfiles import save_figure
 from . import DISPLAY_NAMES, MODELS
 from .word_discrimination import (
     EmbedFn,
@@ -116,8 +117,7 @@ def plot_panels(panels: Sequence[tuple[str, np.ndarray, Sequence[str]]], *, path
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 0.86, 1))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 

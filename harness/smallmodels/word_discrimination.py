@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import AudioError, BenchError
+from ..tempfiles import temp_sibling
 from .segments import (
     MIN_SEGMENT_SAMPLES,
     alignment_hash,
@@ -205,7 +206,7 @@ def triplets_for(dataset: Dataset, split: str, *, cache_dir: str | Path | None, 
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = dict(triplet_set.to_json(), dataset=dataset.name, fingerprint=dataset.fingerprint, split=split)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp = temp_sibling(path)
         tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
     return triplet_set
