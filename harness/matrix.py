@@ -274,7 +274,11 @@ def _worker_init(threads: int = 1) -> None:
 
 
 def _small_model_job(job: tuple[str, str], *, ws: Workspace, profile_name: str, progress: bool) -> dict[str, Any]:
-    return train_small_model_job(ws, profile_name, job[0], job[1], progress=progress)
+    """Train one small model; a failure is returned (the cells of that model then fail with it)."""
+    try:
+        return train_small_model_job(ws, profile_name, job[0], job[1], progress=progress)
+    except Exception as e:  # noqa: BLE001 - one model's failure must not stop the matrix
+        return {"executor_error": e}
 
 
 def _extract_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
@@ -351,10 +355,19 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     try:
         with make_progress(enabled=progress, transient=False) as prog:
             models = small_model_jobs(ws, prof, [s.spec for s in todo])
+            failed_models: dict[tuple[str, str], BaseException] = {}
             if models:
                 task = prog.add_task("small models", total=len(models), info="")
+
+                def model_done(job: tuple[str, str], res: dict[str, Any]) -> None:
+                    if res.get("executor_error") is not None:
+                        failed_models[job] = res["executor_error"]
+                    prog.advance(task)
+
                 ex.map(partial(_small_model_job, ws=ws, profile_name=profile_name, progress=job_progress), models,
-                       on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1})
+                       on_done=model_done, resources={"num_cpus": 1})
+            if failed_models:  # their cells fail with the training error instead of "not trained"
+                todo = _fail_cells_of_failed_models(ws, todo, failed_models, counts, record_failure)
             extract = extraction_jobs(ws, [s for s in todo])
             if extract:
                 task = prog.add_task("features", total=len(extract), info="")
@@ -395,6 +408,21 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
 
         out["leaderboards"] = str(write_leaderboards(ws, profile=profile_name))
     return out
+
+
+def _fail_cells_of_failed_models(ws: Workspace, todo: list[CellState], failed: dict[tuple[str, str], BaseException],
+                                 counts: Counter[str], record: Callable[..., Any]) -> list[CellState]:
+    keep = []
+    for st in todo:
+        card = ws.card(st.spec.upstream)
+        job = (str(card.args.get("model", card.base_name)), st.spec.language)
+        if card.card.adapter == "lstm" and job in failed:
+            record(ws, st.spec, BenchError(f"training the small model {job[0]!r} for {job[1]!r} failed: "
+                                           f"{type(failed[job]).__name__}: {failed[job]}"))
+            counts["failed"] += 1
+        else:
+            keep.append(st)
+    return keep
 
 
 def _run_cell_job(ws: Workspace, spec: CellSpec, *, device: str, progress: bool, run: Callable[..., Any]) -> dict[str, Any]:

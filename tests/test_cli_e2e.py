@@ -43,5 +43,5 @@ def test_unknown_names_fail_before_any_work(workspace_dir: Path, tmp_path: Path)
     out = _bench(["run", "--profile", "smoke", "--upstream", "mfc", "--downstream", "gender", "--language", "en"],
                  root=workspace_dir, env_root=tmp_path)
     assert out.returncode == 2
-    assert "unknown upstream 'mfc'" in out.stderr and "Did you mean 'mfcc'" in out.stderr
+    assert "found 'mfc'" in out.stderr and "Did you mean 'mfcc'" in out.stderr
     assert not (tmp_path / "cache").exists() and not (tmp_path / "results").exists()
