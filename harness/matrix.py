@@ -333,10 +333,20 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     from .progress import make_progress
 
     profile_name, prof = check_matrix(ws, profile, only)
-    prepare_outputs(ws, settings=OUTPUT_SETTINGS if leaderboard else OUTPUT_SETTINGS[:-1])
-    t0 = time.perf_counter()
-    cells = cells_of(ws, profile_name, prof, only=only)
-    states = survey(ws, cells)
+    n_workers = workers or prof.workers or (os.cpu_count() or 1)
+    if executor == "local":
+        ex: Any = ProcessExecutor(n_workers, tasks_per_worker=25) if n_workers > 1 and device == "cpu" \
+            else LocalExecutor()
+    else:  # reach the cluster before anything is written: a wrong address leaves no trace
+        ex = _executor(executor, address=address, ws=ws)
+    try:
+        prepare_outputs(ws, settings=OUTPUT_SETTINGS if leaderboard else OUTPUT_SETTINGS[:-1])
+        t0 = time.perf_counter()
+        cells = cells_of(ws, profile_name, prof, only=only)
+        states = survey(ws, cells)
+    except BaseException:
+        ex.close()
+        raise
     if retry_failed:
         todo = [s for s in states if s.status == "failed"]
     else:
@@ -344,12 +354,6 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     counts: Counter[str] = Counter()
     counts["skipped_done"] = sum(s.status == "done" for s in states)
     counts["skipped_failed"] = 0 if retry_failed else sum(s.status == "failed" for s in states)
-    n_workers = workers or prof.workers or (os.cpu_count() or 1)
-    if executor == "local":
-        ex: Any = ProcessExecutor(n_workers, tasks_per_worker=25) if n_workers > 1 and device == "cpu" \
-            else LocalExecutor()
-    else:
-        ex = _executor(executor, address=address, ws=ws)
     job_progress = progress and not getattr(ex, "parallel", True)  # workers draw no bars of their own
     gpu = 1 if device.startswith("cuda") else 0
     try:

@@ -20,6 +20,18 @@ TINY_HEAR = "tests.hear_tiny"
 REPO = Path(__file__).resolve().parents[1]
 
 
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes shared objects out in full: the harness's loader rejects anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_yaml(data: Any) -> str:
+    """``data`` as plain YAML (no anchors, keys in insertion order)."""
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
+
 def smoke_synth() -> dict[str, Any]:
     """The smoke profile's synthetic-corpus options, as the repository's benchmark.yaml sets them."""
     raw = yaml.safe_load((REPO / "benchmark.yaml").read_text(encoding="utf-8"))
@@ -41,13 +53,13 @@ def add_profile(root: Path, name: str, **fields: Any) -> None:
                "analyses": dict(FAST_ANALYSES)}
     profile.update(fields)
     raw["profiles"][name] = profile
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_yaml(raw), encoding="utf-8")
     for downstream in profile.get("downstreams", []):
         ds_path = root / "downstreams" / f"{downstream}.yaml"
         ds = yaml.safe_load(ds_path.read_text(encoding="utf-8"))
         if "smoke" in ds.get("profiles", {}):
             ds["profiles"][name] = ds["profiles"]["smoke"]
-            ds_path.write_text(yaml.safe_dump(ds, sort_keys=False), encoding="utf-8")
+            ds_path.write_text(dump_yaml(ds), encoding="utf-8")
 
 
 def write_card(root: Path, name: str, *, args: dict[str, Any], display: str, adapter: str = "hear",
@@ -57,7 +69,7 @@ def write_card(root: Path, name: str, *, args: dict[str, Any], display: str, ada
             "meta": {"display": display, "family": "test", "group": "other", "languages": []},
             "test": {"min_input_s": 0.05}}
     path = root / "upstreams" / "cards" / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(card, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_yaml(card), encoding="utf-8")
     return path
 
 
@@ -71,7 +83,7 @@ def edit_yaml(path: Path, **changes: Any) -> None:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     for key, value in changes.items():
         raw[key] = {**raw[key], **value} if isinstance(value, dict) and isinstance(raw.get(key), dict) else value
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_yaml(raw), encoding="utf-8")
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

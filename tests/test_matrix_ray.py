@@ -132,8 +132,9 @@ def start_head(temp_dir: Path) -> RayHead:
     ray_cli = str(Path(sys.executable).parent / "ray")
     cmd = [ray_cli, "start", "--head", "--block", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
            "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp_dir), "--disable-usage-stats",
-           "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
-           "--dashboard-port", str(free_port())]
+           "--dashboard-agent-listen-port", str(free_port()), "--dashboard-port", str(free_port())]
+    if importlib.util.find_spec("grpc") is not None:  # with ray[client] installed the head opens a client port too
+        cmd += ["--ray-client-server-port", str(free_port())]
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
     env = {**os.environ, **LOOPBACK_ENV, "PYTHONPATH": pythonpath}  # workers import harness and tests.hear_tiny
     log = temp_dir / "head.log"
