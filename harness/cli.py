@@ -321,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from . import faults
+
+    faults.arm()
     try:
         return int(args.fn(args) or 0)
     except ConfigError as e:

@@ -230,6 +230,10 @@ class LocalExecutor:
         return None
 
 
+class WorkerDiedError(RuntimeError):
+    """A job's worker process died under it (no Python exception to report)."""
+
+
 class ProcessExecutor:
     """Runs jobs in ``workers`` local processes (spawned, one torch thread each).
 
@@ -237,31 +241,82 @@ class ProcessExecutor:
     from more), so on an N-core machine N jobs side by side finish about N times sooner than one
     after the other. Jobs that want every core (feature extraction) get a pool of one worker with
     ``threads`` = the number of cores.
+
+    A worker that dies (the OOM killer, a segfault in a native library, a kill) breaks the pool:
+    the pool is started again and the jobs it was running are run again, each alone, so that the
+    job that kills its worker is told apart from the ones that shared the pool with it; a job
+    that kills a worker while running alone is reported failed, the others go on.
     """
 
     parallel = True
 
     def __init__(self, workers: int, *, threads: int = 1, tasks_per_worker: int | None = None):
+        self.workers = workers
+        self._threads = threads
+        self._tasks_per_worker = tasks_per_worker
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> Any:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        self.workers = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_worker_init, initargs=(threads,),
-                                         max_tasks_per_child=tasks_per_worker)
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init, initargs=(self._threads,),
+                                   max_tasks_per_child=self._tasks_per_worker)
 
     def map(self, fn: Callable[..., Any], jobs: list[Any], *, on_done: Callable[[Any, Any], None],
             resources: dict[str, float] | None = None) -> None:
-        from concurrent.futures import as_completed
+        from collections import deque
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
 
-        futures = {self._pool.submit(fn, job): job for job in jobs}
-        for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                result = fut.result()
-            except Exception as e:  # noqa: BLE001 - a dead worker: the job is reported, the rest go on
-                result = {"status": "failed", "error": f"worker process: {type(e).__name__}: {e}", "executor_error": e}
-            on_done(job, result)
+        queue: deque[int] = deque(range(len(jobs)))
+        suspects: deque[int] = deque()  # were running when a worker died: rerun one at a time
+        running: dict[Any, int] = {}
+        alone: set[int] = set()
+        while queue or suspects or running:
+            if suspects:
+                if not running:
+                    i = suspects.popleft()
+                    alone.add(i)
+                    running[self._pool.submit(fn, jobs[i])] = i
+            else:
+                while queue and len(running) < self.workers:
+                    i = queue.popleft()
+                    running[self._pool.submit(fn, jobs[i])] = i
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                i = running.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool as e:
+                    broken = True
+                    if i not in alone:
+                        suspects.append(i)
+                        continue
+                    died = WorkerDiedError("its worker process died while running it alone (killed by a signal, out "
+                                           "of memory or a crash in native code); rerun it with --workers 1 to see "
+                                           "the error in the foreground")
+                    died.__cause__ = e
+                    result = {"status": "failed", "error": str(died), "executor_error": died}
+                except Exception as e:  # noqa: BLE001 - a job that raised: reported, the rest go on
+                    result = {"status": "failed", "error": f"worker process: {type(e).__name__}: {e}",
+                              "executor_error": e}
+                on_done(jobs[i], result)
+            if broken:  # every job of a broken pool fails with it: collect them, then start a new pool
+                for fut in wait(running).done:
+                    i = running.pop(fut)
+                    err = fut.exception()
+                    if isinstance(err, BrokenProcessPool):
+                        suspects.append(i)
+                    elif err is not None:
+                        on_done(jobs[i], {"status": "failed", "error": f"worker process: {type(err).__name__}: {err}",
+                                          "executor_error": err})
+                    else:
+                        on_done(jobs[i], fut.result())
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -70,7 +70,8 @@ class BenchSandbox:
         if fault:
             extra["BENCH_FAULT"] = fault
         return subprocess.run(self.command(*args), cwd=self.cwd, env=self.env(**extra), capture_output=True,
-                              text=True, timeout=timeout, check=False)
+                              text=True, timeout=timeout, check=False,
+                              start_new_session=True)  # a fault kills the run's process group, never pytest
 
     def copy_outputs_from(self, other: BenchSandbox, *names: str) -> None:
         """Copy some of ``other``'s output folders (mtimes kept, so fingerprints still match)."""

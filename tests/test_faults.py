@@ -31,9 +31,13 @@ from tests.bench_process import (
     temporaries,
 )
 
-MFCC = ("matrix", "--profile", "smoke", "--no-progress", "--only", "upstream=mfcc")
-GENDER = ("matrix", "--profile", "smoke", "--no-progress", "--only", "upstream=mfcc,downstream=gender")
-FULL = ("matrix", "--profile", "smoke", "--no-progress")
+# one worker: cells run in a fixed order, so "killed at the n-th epoch" leaves a known number of
+# finished cells (feature extraction still runs in its own process); the parallel path has its test
+MFCC = ("matrix", "--profile", "smoke", "--no-progress", "--workers", "1", "--only", "upstream=mfcc")
+GENDER = ("matrix", "--profile", "smoke", "--no-progress", "--workers", "1", "--only",
+          "upstream=mfcc,downstream=gender")
+FULL = ("matrix", "--profile", "smoke", "--no-progress", "--workers", "1")
+PARALLEL = ("matrix", "--profile", "smoke", "--no-progress", "--workers", "2")
 
 
 @dataclass
@@ -198,6 +202,18 @@ def test_kill_anywhere_in_the_whole_smoke_profile(full_reference: Reference, tmp
     shutil.copytree(full_reference.sandbox.cache / "corpora", sb.cache / "corpora", copy_function=shutil.copy2)
     before, _, rerun = kill_then_resume(sb, FULL, fault)
     assert len(before) == finished, sorted(before)
+    assert_resumed(sb, before, rerun, full_reference)
+
+
+@pytest.mark.slow
+def test_kill_while_two_workers_train(full_reference: Reference, tmp_path: Path) -> None:
+    """Two cell workers and a fresh extraction process: a kill in one worker takes the whole run
+    down; the rerun, also parallel, resumes to the serial
+    uninterrupted run's numbers."""
+    sb = BenchSandbox.create(tmp_path)
+    shutil.copytree(full_reference.sandbox.cache / "corpora", sb.cache / "corpora", copy_function=shutil.copy2)
+    before, _, rerun = kill_then_resume(sb, PARALLEL, "train:30")
+    assert len(before) < len(full_reference.outcomes)
     assert_resumed(sb, before, rerun, full_reference)
 
 

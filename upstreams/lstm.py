@@ -28,7 +28,7 @@ from harness.smallmodels.segments import (
     pad_to_frames,
 )
 
-from .base import Upstream, UpstreamOutput
+from .base import ArchInfo, Upstream, UpstreamOutput
 
 
 class WordLSTMUpstream(Upstream):
@@ -65,6 +65,40 @@ class WordLSTMUpstream(Upstream):
             self.checkpoint_info = {k: ckpt.get(k) for k in ("language", "teacher", "best_epoch", "epochs", "seed")}
         self.max_frames = config.max_frames
         self.hidden_size = config.hidden_size
+
+    @classmethod
+    def describe(cls, *, model: str, checkpoint: str | None = None, language: str | None = None,
+                 models_dir: str | None = None, random_init: bool = False, seed: int = 0) -> ArchInfo:
+        """Parameters from the architecture alone; weights: the trained checkpoint of ``language``,
+        or (no language given, as in ``bench info``) the languages it has been trained for."""
+        from harness.smallmodels.models import SmallModelConfig, build_model, parameter_counts
+
+        if model not in MODELS:
+            raise BenchError(f"lstm upstream: unknown small model {model!r}; known: {list(MODELS)}")
+        with torch.device("meta"):
+            counts = parameter_counts(build_model(SmallModelConfig(model=model)))
+        train = f"bench train-upstream --model {model} --language LANG"
+        if random_init:
+            present, where, source = None, "", "none (random init)"
+        elif checkpoint is not None or language is not None:
+            try:
+                present, where = True, str(resolve_checkpoint(model=model, checkpoint=checkpoint, language=language,
+                                                              models_dir=models_dir))
+            except WeightsMissingError as e:
+                present, where = False, str(e)
+            source = f"trained by the harness ({train})"
+        else:
+            trained = sorted(p.parent.name for p in Path(models_dir or ".").glob(f"{model}/*/model.pt"))
+            present = bool(trained)
+            where = (f"{Path(models_dir or '.') / model}/{{{','.join(trained)}}}/model.pt" if trained
+                     else f"not trained yet: {train}")
+            source = f"trained by the harness ({train})"
+        return ArchInfo(params=counts["encoder"], num_layers=1, hidden_size=128, downsample_rate=160,
+                        granularity="word", weights_source=source, weights_present=present, weights_location=where,
+                        extra={"params_full_model": counts["full"]},
+                        notes=("params: the encoder used as upstream; params_full_model adds the training "
+                               "decoders / heads" + (" (with the default MiniLM 384-d teacher)" if model == "lee"
+                                                     else ""),))
 
     @classmethod
     def cache_identity(cls, *, model: str, checkpoint: str | None = None, language: str | None = None,
