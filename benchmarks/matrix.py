@@ -26,42 +26,52 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (from /proc)."""
-    total, stack, seen = 0, [pid], set()
+def tree_memory(pid: int) -> tuple[int, int, int]:
+    """(sum of RSS, sum of PSS, number of processes) of ``pid`` and all its descendants, from /proc.
+
+    RSS counts the pages a process shares with others (torch's libraries, in every worker) once
+    per process; PSS splits each shared page between the processes that map it, so the sum of
+    PSS is the memory the process tree really holds."""
+    rss = pss = n = 0
+    stack, seen = [pid], set()
     while stack:
         p = stack.pop()
         if p in seen:
             continue
         seen.add(p)
         try:
-            with open(f"/proc/{p}/status") as f:
+            with open(f"/proc/{p}/smaps_rollup") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+            n += 1
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     stack += [int(c) for c in f.read().split()]
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return total
+    return rss, pss, n
 
 
-def run(profile: str, folder: Path, extra: list[str]) -> tuple[float, int, int]:
+def run(profile: str, folder: Path, extra: list[str]) -> tuple[float, dict[str, int], int]:
     env = {**os.environ, "BENCH_CACHE": str(folder / "cache"), "BENCH_RESULTS": str(folder / "results"),
            "BENCH_MODELS": str(folder / "models"), "BENCH_CARDS": str(folder / "cards"),
            "BENCH_LEADERBOARDS": str(folder / "leaderboards"), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "harness.cli", "--root", str(ROOT), "matrix", "--profile", profile, "--no-progress",
            *extra]
-    peak = 0
+    peak = {"rss": 0, "pss": 0, "procs": 0}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_rss_bytes(proc.pid))
+            rss, pss, n = tree_memory(proc.pid)
+            if pss > peak["pss"]:
+                peak.update(pss=pss, procs=n)
+            peak["rss"] = max(peak["rss"], rss)
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -107,8 +117,9 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     seconds, peak, rc = run(args.profile, folder, extra)
     harness, paper, cells = passes(folder, args.profile)
-    print(f"profile {args.profile}: exit {rc}, wall {seconds / 60:.1f} min, peak memory (process tree) "
-          f"{peak / 2**30:.2f} GiB, {os.cpu_count()} CPUs")
+    print(f"profile {args.profile}: exit {rc}, wall {seconds / 60:.1f} min, {os.cpu_count()} CPUs; peak memory of "
+          f"the process tree: {peak['pss'] / 2**30:.2f} GiB PSS ({peak['procs']} processes at that moment), "
+          f"sum of RSS {peak['rss'] / 2**30:.2f} GiB (counts shared library pages once per process)")
     print(f"upstream utterance forwards: harness {harness:,} (cache entries) vs paper's protocol {paper:,} "
           f"for the same {cells} trained cells: {paper / max(harness, 1):.0f}x fewer")
     print(f"results in {folder}")

@@ -66,16 +66,20 @@ def cache_identity(card: ResolvedCard, *, language: str | None, adapter_cls: Any
     return ident
 
 
+def upstream_identity(workspace: Workspace, card: ResolvedCard, *, language: str | None) -> dict[str, Any]:
+    """:func:`cache_identity` of ``card`` as the harness would build it for ``language`` (nothing is loaded)."""
+    from .upstream import adapter_class, bind_args
+
+    cls = adapter_class(card)
+    bound = bind_args(cls, card.args, context=_context(workspace, language))
+    return cache_identity(card, language=language, adapter_cls=cls, bound_args=bound)
+
+
 def lookup(workspace: Workspace, card: ResolvedCard, dataset: Dataset, *, language: str | None,
            recipe: FeatureRecipe | None = None) -> tuple[str, FeatureStore | None]:
     """(entry key, the complete entry or None) without running anything."""
-    from .upstream import adapter_class, bind_args
-
     recipe = recipe or FeatureRecipe()
-    cls = adapter_class(card)
-    bound = bind_args(cls, card.args, context=_context(workspace, language))
-    key = entry_key(cache_identity(card, language=language, adapter_cls=cls, bound_args=bound),
-                    dataset.fingerprint, recipe)
+    key = entry_key(upstream_identity(workspace, card, language=language), dataset.fingerprint, recipe)
     return key, FeatureStore.open(entry_path(workspace, card, dataset, key))
 
 

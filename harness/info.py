@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import Workspace
+    from .config import ResolvedCard, Workspace
 
 
 def upstream_info(workspace: Workspace, name: str) -> dict[str, Any]:
@@ -21,22 +21,8 @@ def upstream_info(workspace: Workspace, name: str) -> dict[str, Any]:
     params (exact, computed from the architecture), num_layers, hidden_size, sample_rate,
     downsample_rate, frame_rate_hz, granularity, weights (source, present, location), extra, notes.
     """
-    from .upstream import CONTEXT_ARGS, adapter_class, bind_args, count_parameters
-
     card = workspace.card(name)
-    cls = adapter_class(card)
-    context = {"models_dir": str(workspace.path("models")), "cache_dir": str(workspace.path("cache"))}
-    kwargs = bind_args(cls, card.args, context={k: context.get(k) for k in CONTEXT_ARGS})
-    describe = getattr(cls, "describe", None)
-    if describe is not None:
-        arch = asdict(describe(**kwargs))
-    else:
-        module = cls(**kwargs)
-        arch = {"params": count_parameters(module), "num_layers": module.num_layers,
-                "hidden_size": module.hidden_size, "downsample_rate": module.downsample_rate,
-                "sample_rate": module.sample_rate, "granularity": module.granularity,
-                "weights_source": card.card.meta.weights or "none", "weights_present": None,
-                "weights_location": "", "extra": {}, "notes": ()}
+    arch = card_arch(workspace, card)
     meta = card.card.meta
     rate = arch["downsample_rate"]
     return {
@@ -50,6 +36,26 @@ def upstream_info(workspace: Workspace, name: str) -> dict[str, Any]:
                     "location": arch["weights_location"], "card": meta.weights},
         "extra": dict(arch["extra"]), "notes": list(arch["notes"]),
     }
+
+
+def card_arch(workspace: Workspace, card: ResolvedCard, *, language: str | None = None) -> dict[str, Any]:
+    """The adapter's :class:`ArchInfo` for ``card`` as a dict: from its ``describe`` without
+    weights, else (adapters without one) from an instance of the module."""
+    from .upstream import CONTEXT_ARGS, adapter_class, bind_args, count_parameters
+
+    cls = adapter_class(card)
+    context = {"models_dir": str(workspace.path("models")), "cache_dir": str(workspace.path("cache")),
+               "language": language}
+    kwargs = bind_args(cls, card.args, context={k: context.get(k) for k in CONTEXT_ARGS})
+    describe = getattr(cls, "describe", None)
+    if describe is not None:
+        return asdict(describe(**kwargs))
+    module = cls(**kwargs)
+    return {"params": count_parameters(module), "num_layers": module.num_layers,
+            "hidden_size": module.hidden_size, "downsample_rate": module.downsample_rate,
+            "sample_rate": module.sample_rate, "granularity": module.granularity,
+            "weights_source": card.card.meta.weights or "none", "weights_present": None,
+            "weights_location": "", "extra": {}, "notes": ()}
 
 
 def render_info(info: dict[str, Any]) -> str:

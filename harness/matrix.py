@@ -189,13 +189,15 @@ def train_small_model_job(ws: Workspace, profile_name: str, model: str, language
 
 
 def extraction_jobs(ws: Workspace, states: list[CellState]) -> list[CellSpec]:
-    """One representative cell per (card, language, corpus) whose features may be missing."""
+    """One representative cell per (card, language, corpus) whose features may be missing, and
+    per (card, language, word-discrimination downstream) whose word vectors may be missing."""
     seen: set[tuple[str, str, str]] = set()
     jobs = []
     for st in states:
-        if st.plan is None or st.status == "done" or st.plan.task.kind == "word_discrimination":
+        if st.plan is None or st.status == "done":
             continue
-        key = (st.plan.card.name, st.spec.language, st.plan.source.corpus)
+        words = st.plan.task.kind == "word_discrimination"
+        key = (st.plan.card.name, st.spec.language, f"words:{st.spec.downstream}" if words else st.plan.source.corpus)
         if key not in seen:
             seen.add(key)
             jobs.append(st.spec)
@@ -209,6 +211,10 @@ def extract_for_cell(ws: Workspace, spec: CellSpec, *, device: str, progress: bo
     try:
         plan = plan_cell(ws, spec)
         dataset = load_task_dataset(ws, plan.profile, plan.source, spec.language)
+        if plan.task.kind == "word_discrimination":
+            from .smallmodels.word_discrimination import prefetch_word_vectors
+
+            return {"ok": True, **prefetch_word_vectors(ws=ws, plan=plan, dataset=dataset, device=device)}
         store = features_for(ws, plan, dataset, device=device, progress=progress)
     except Exception as e:  # noqa: BLE001 - the cell itself will record the failure with its traceback
         return {"ok": False, "error": f"{type(e).__name__}: {e}"}
@@ -225,6 +231,9 @@ class LocalExecutor:
             resources: dict[str, float] | None = None) -> None:
         for job in jobs:
             on_done(job, fn(job))
+
+    def recycle(self) -> None:
+        return None
 
     def close(self) -> None:
         return None
@@ -317,6 +326,11 @@ class ProcessExecutor:
                         on_done(jobs[i], fut.result())
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
+
+    def recycle(self) -> None:
+        """Let the worker processes go (their memory goes back to the system); new ones start on the next job."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._new_pool()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -411,8 +425,10 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     counts["skipped_failed"] = 0 if retry_failed else sum(s.status == "failed" for s in states)
     job_progress = progress and not getattr(ex, "parallel", True)  # workers draw no bars of their own
     gpu = 1 if device.startswith("cuda") else 0
+    stages: dict[str, float] = {}
     try:
         with make_progress(enabled=progress, transient=False) as prog:
+            ts = time.perf_counter()
             models = small_model_jobs(ws, prof, [s.spec for s in todo])
             failed_models: dict[tuple[str, str], BaseException] = {}
             if models:
@@ -425,8 +441,10 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
 
                 ex.map(partial(_small_model_job, ws=ws, profile_name=profile_name, progress=job_progress), models,
                        on_done=model_done, resources={"num_cpus": 1})
+                getattr(ex, "recycle", lambda: None)()  # no idle worker holds a model's memory during extraction
             if failed_models:  # their cells fail with the training error instead of "not trained"
                 todo = _fail_cells_of_failed_models(ws, todo, failed_models, counts, record_failure)
+            stages["small_models"], ts = time.perf_counter() - ts, time.perf_counter()
             extract = extraction_jobs(ws, [s for s in todo])
             if extract:
                 task = prog.add_task("features", total=len(extract), info="")
@@ -441,12 +459,14 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                 finally:
                     if fresh is not None:
                         fresh.close()
+            stages["features"], ts = time.perf_counter() - ts, time.perf_counter()
             english, others = layer_jobs(ws, todo)
             if english or others:
                 task = prog.add_task("layer sweeps", total=len(english) + len(others), info="")
                 for group in (english, others):
                     ex.map(partial(_layer_job, ws=ws, device=device, progress=job_progress), group,
                            on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1, "num_gpus": gpu})
+            stages["layer_sweeps"], ts = time.perf_counter() - ts, time.perf_counter()
             task = prog.add_task(f"cells ({profile_name})", total=len(todo), info="")
 
             def done(state: CellState, res: dict[str, Any]) -> None:
@@ -458,10 +478,11 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
 
             ex.map(partial(_cell_job, ws=ws, device=device, progress=job_progress), todo, on_done=done,
                    resources={"num_cpus": 1, "num_gpus": gpu})
+            stages["cells"] = time.perf_counter() - ts
     finally:
         ex.close()
     out: dict[str, Any] = {"profile": profile_name, "cells": len(cells), "ran": len(todo), "counts": dict(counts),
-                           "seconds": time.perf_counter() - t0}
+                           "seconds": time.perf_counter() - t0, "stages": stages}
     if leaderboard:
         from .leaderboard import write_leaderboards
 
@@ -575,7 +596,9 @@ def run_matrix_cli(ws: Workspace, args: argparse.Namespace) -> int:
     print(f"matrix {out['profile']}: {out['cells']} cells; ran {out['ran']} in {out['seconds']:.0f} s: "
           f"ok {c.get('ok', 0)}, failed {c.get('failed', 0)}, unavailable {c.get('unavailable', 0)}; "
           f"skipped {c.get('skipped_done', 0)} finished" +
-          (f" and {c['skipped_failed']} failed (rerun them with --retry-failed)" if c.get("skipped_failed") else ""))
+          (f" and {c['skipped_failed']} failed (rerun them with --retry-failed)" if c.get("skipped_failed") else "") +
+          ("; stages: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in out["stages"].items())
+           if out.get("stages") else ""))
     if "leaderboards" in out:
         print(f"leaderboards: {out['leaderboards']}")
     return 1 if c.get("failed") else 0

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.cell import CellSpec, plan_cell
+from harness.cache import CacheCorruptWarning
+from harness.cell import CellSpec, plan_cell, run_cell
 from harness.cli import main
 from harness.config import Workspace, parse_overrides
 from harness.extract import STATS
@@ -281,3 +282,24 @@ def test_dry_run_lists_states_cached_features_and_an_estimate(root: Path) -> Non
     assert "estimated cell time: about" in text and "for 3 cells" in text
     assert json.loads((workspace(root).path("results") / MIXED / "mfcc" / "gender" / "en" / "seed0.json")
                       .read_text())["status"] == "ok"
+
+
+def test_word_discrimination_vectors_come_from_the_features_stage(root: Path) -> None:
+    """Word discrimination of two seeds: the features stage embeds the word segments once; both
+    cells read the cached vectors (neither builds the upstream) and get the same accuracy; a torn
+    vectors file is recomputed."""
+    add_profile(root, "mt_words", upstreams=["mfcc"], downstreams=["word_discrimination"], seeds=[0, 1])
+    out = run(root, "mt_words", workers=1)
+    assert out["counts"]["ok"] == 2, out
+    first, second = (result(root, "mt_words", "mfcc", "word_discrimination", seed=s) for s in (0, 1))
+    assert first["features"]["word_vectors"] == second["features"]["word_vectors"] == "read from the cache"
+    assert first["metrics"] == second["metrics"] and first["metrics"]["n"] > 0
+    vectors = sorted((root / ".bench" / "cache" / "word_discrimination" / "vectors" / "mfcc").glob("*.npz"))
+    assert len(vectors) == 1
+    vectors[0].write_bytes(vectors[0].read_bytes()[:100])  # torn
+    ws = workspace(root)
+    with pytest.warns(CacheCorruptWarning, match="unreadable"):
+        rerun = run_cell(ws, CellSpec("mt_words", "mfcc", "word_discrimination", "en", 0), progress=False,
+                         force=True)
+    assert rerun["features"]["word_vectors"] == "computed in this cell"
+    assert rerun["metrics"] == first["metrics"]

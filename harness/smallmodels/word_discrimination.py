@@ -19,8 +19,11 @@ Accuracy = share of triplets with cos(anchor, positive) > cos(anchor, negative).
 from any callable ``embed(list of 16 kHz word segments) -> [N, D]``: a small model's encoder
 (:func:`evaluate_word_discrimination`), or any upstream through :func:`upstream_embedder`
 (word-level ones return one vector per segment; frame-level ones are mean-pooled over the word's
-frames, an extension of the paper). Word segments are cut from the audio directly (no feature
-cache). Triplets are built once per (corpus split, options) and cached as JSON next to the models.
+frames, an extension of the paper). Word segments are cut from the audio directly (they are
+another audio set than the utterances of the feature cache). Triplets are built once per (corpus
+split, options) and cached as JSON next to the models; in the matrix, the word vectors of a
+(card, language, triplet set, layer) are cached too (``cache/word_discrimination/vectors``,
+written by the features stage), so the upstream runs once whatever the seeds.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import difflib
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,14 +252,18 @@ def segments_for(utterances: Iterable[Utterance], keys: Iterable[tuple[str, int]
     return out
 
 
-def evaluate_triplets(triplet_set: TripletSet, *, utterances: Iterable[Utterance], embed: EmbedFn) -> dict[str, Any]:
-    """Accuracy of ``embed`` on the triplets; triplets with a segment that cannot be cut are counted and left out."""
+def evaluate_triplets(triplet_set: TripletSet, *, utterances: Iterable[Utterance], embed: EmbedFn,
+                      cache: Path | None = None) -> dict[str, Any]:
+    """Accuracy of ``embed`` on the triplets; triplets with a segment that cannot be cut are counted and left out.
+
+    ``cache``: a ``.npz`` file holding the word vectors (read when its keys are this set's, else
+    computed and written atomically)."""
     utterances = list(utterances)
     keys = sorted({o.key for t in triplet_set.triplets for o in (t.anchor, t.positive, t.negative)})
     segments = segments_for(utterances, keys)
     usable = [t for t in triplet_set.triplets if all(o.key in segments for o in (t.anchor, t.positive, t.negative))]
     order = sorted(segments)
-    vectors = np.asarray(embed([segments[k] for k in order]))
+    vectors = cached_vectors(cache, order, lambda: np.asarray(embed([segments[k] for k in order])))
     row = {k: i for i, k in enumerate(order)}
 
     def stack(role: str) -> np.ndarray:
@@ -267,6 +275,32 @@ def evaluate_triplets(triplet_set: TripletSet, *, utterances: Iterable[Utterance
     return {"accuracy": 100.0 * accuracy, "n_triplets": len(usable), "correct": correct.astype(int).tolist(),
             "triplets_without_audio": len(triplet_set.triplets) - len(usable), "counts": dict(triplet_set.counts),
             "options": dict(triplet_set.options)}
+
+
+def cached_vectors(path: Path | None, keys: list[tuple[str, int]], compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """The vectors of ``keys`` from ``path`` when it holds exactly those keys, else ``compute()``
+    (then saved to ``path``: temporary file, then rename; an unreadable file is recomputed)."""
+    names = np.array([f"{uid}\t{pos}" for uid, pos in keys], dtype=str)
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if np.array_equal(data["keys"], names):
+                    return np.asarray(data["vectors"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            import warnings
+
+            from ..cache import CacheCorruptWarning
+
+            warnings.warn(f"word vectors {path} are unreadable ({type(e).__name__}: {e}); recomputed",
+                          CacheCorruptWarning, stacklevel=2)
+    vectors = compute()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_sibling(path)
+        with open(tmp, "wb") as f:
+            np.savez(f, keys=names, vectors=vectors)
+        os.replace(tmp, path)
+    return vectors
 
 
 def upstream_embedder(upstream: torch.nn.Module, *, layer: int = -1, batch_size: int = 64) -> EmbedFn:
@@ -361,59 +395,126 @@ def run_word_discrimination_cell(*, ws: Workspace, plan: Any, dataset: Dataset, 
     small models) on the triplets of its own language (matched) and, when the downstream's
     ``options.mismatched`` maps the language to another one, on that language's triplets
     (mismatched). Word segments are embedded directly (they are a different audio set from the
-    utterances of the feature cache); frame-level upstreams are mean-pooled over each word.
-    Also writes the UMAP figure of the most frequent words (paper Figures 1-3).
+    utterances of the feature cache); frame-level upstreams are mean-pooled over each word. The
+    word vectors are cached (:func:`prefetch_word_vectors` fills the cache in the matrix's
+    features stage), so the upstream is built only on a cache miss.
+    Also writes the UMAP figure of the most frequent words (paper Figures 1-3), for the
+    profile's first seed (the figure does not depend on the seed).
     """
     import time
 
-    from ..cell import load_task_dataset
-    from ..upstream import build_upstream
-
-    unknown = set(plan.downstream.config.options) - set(WORD_OPTIONS)
-    if unknown:
-        raise BenchError(f"downstream {plan.spec.downstream!r}: unknown options {sorted(unknown)}; "
-                         f"known: {sorted(WORD_OPTIONS)}")
-    opts = {**WORD_OPTIONS, **plan.downstream.config.options}
-    lang = plan.spec.language
     t0 = time.perf_counter()
-    module = build_upstream(plan.card, language=lang, workspace=ws, device=device)
-    layer = _word_layer(plan, num_layers=int(module.num_layers))
-    embed = upstream_embedder(module, layer=layer)
-    cache_dir = ws.path("cache") / "word_discrimination"
-
-    def score(test: Dataset, test_language: str) -> dict[str, Any]:
-        triplet_set = triplets_for(test, opts["split"], cache_dir=cache_dir, rule=opts["rule"],
-                                   on_no_match=opts["on_no_match"], cutoff=float(opts["cutoff"]), seed=0)
-        out = evaluate_triplets(triplet_set, utterances=test.split(opts["split"]), embed=embed)
-        return {**out, "test_language": test_language, "corpus": test.name}
-
-    matched = score(dataset, lang)
+    scorer = _WordScorer(ws, plan, device=device)
+    matched = scorer.score(dataset, plan.spec.language)
     section: dict[str, Any] = {"matched": matched}
-    other = (opts["mismatched"] or {}).get(lang)
-    if other and other in plan.profile.languages:
-        source = plan.task.sources.get(plan.profile.data, {}).get(other)
-        if source is not None:
-            section["mismatched"] = score(load_task_dataset(ws, plan.profile, source, other), other)
+    other = scorer.mismatched_dataset()
+    if other is not None:
+        section["mismatched"] = scorer.score(other[1], other[0])
+    opts = scorer.opts
     result: dict[str, Any] = {
         "metrics": {"accuracy": matched["accuracy"], "n": matched["n_triplets"]},
         "predictions": {"correct": matched["correct"]},
         "word_discrimination": section,
-        "layer": {"chosen": layer if layer >= 0 else int(module.num_layers) + layer, "rule": plan.downstream.config.layer},
+        "layer": {"chosen": matched["layer"], "rule": plan.downstream.config.layer},
         "analyses": {},
     }
-    if opts["umap"] and plan.profile.analyses.umap and plan.granularity == "word":  # Figures 1-3: small models
+    first_seed = plan.spec.seed == plan.profile.seeds[0]
+    if opts["umap"] and plan.profile.analyses.umap and plan.granularity == "word" and first_seed:  # Figures 1-3
         from .umap_plot import plot_word_umap
 
+        lang = plan.spec.language
         path = ws.path("results") / plan.spec.profile / "umap" / f"umap_{plan.spec.upstream}_{lang}.png"
         try:
             result["analyses"]["umap"] = plot_word_umap(
-                embedders={plan.listed_card.display: embed}, utterances=dataset.split(opts["split"]), path=path,
-                title=f"{plan.listed_card.display}: {opts['umap_top_n']} most frequent words ({dataset.name})",
+                embedders={plan.listed_card.display: scorer.embed}, utterances=dataset.split(opts["split"]),
+                path=path, title=f"{plan.listed_card.display}: {opts['umap_top_n']} most frequent words ({dataset.name})",
                 top_n=int(opts["umap_top_n"]))
         except Exception as e:  # noqa: BLE001 - a figure never fails the cell
             result["analyses"]["umap"] = {"error": f"{type(e).__name__}: {e}"}
+    result["features"] = {"word_vectors": "computed in this cell" if scorer.built else "read from the cache",
+                          "cache": str(scorer.cache_dir / "vectors" / plan.card.name)}
     result["timings"] = {"word_discrimination_s": time.perf_counter() - t0}
     return result
+
+
+def prefetch_word_vectors(*, ws: Workspace, plan: Any, dataset: Dataset, device: str) -> dict[str, Any]:
+    """The matrix's features stage for a word-discrimination cell: the word vectors of its
+    matched (and mismatched) triplets computed and cached, nothing else written."""
+    scorer = _WordScorer(ws, plan, device=device)
+    scorer.score(dataset, plan.spec.language)
+    other = scorer.mismatched_dataset()
+    if other is not None:
+        scorer.score(other[1], other[0])
+    return {"upstream_built": scorer.built}
+
+
+class _WordScorer:
+    """Scores a cell's upstream on triplet sets; the upstream is built on the first cache miss."""
+
+    VECTORS_VERSION = 1
+
+    def __init__(self, ws: Workspace, plan: Any, *, device: str):
+        from ..extract import upstream_identity
+
+        unknown = set(plan.downstream.config.options) - set(WORD_OPTIONS)
+        if unknown:
+            raise BenchError(f"downstream {plan.spec.downstream!r}: unknown options {sorted(unknown)}; "
+                             f"known: {sorted(WORD_OPTIONS)}")
+        self.ws, self.plan, self.device = ws, plan, device
+        self.opts = {**WORD_OPTIONS, **plan.downstream.config.options}
+        self.identity = upstream_identity(ws, plan.card, language=plan.spec.language)
+        self.cache_dir = ws.path("cache") / "word_discrimination"
+        self._embed: EmbedFn | None = None
+        self._num_layers: int | None = None
+        self.built = False
+
+    def embed(self, segments: list[np.ndarray]) -> np.ndarray:
+        if self._embed is None:
+            from ..upstream import build_upstream
+
+            module = build_upstream(self.plan.card, language=self.plan.spec.language, workspace=self.ws,
+                                    device=self.device)
+            self._num_layers = int(module.num_layers)
+            self._embed = upstream_embedder(module, layer=_word_layer(self.plan, num_layers=self._num_layers))
+            self.built = True
+        return self._embed(segments)
+
+    def mismatched_dataset(self) -> tuple[str, Dataset] | None:
+        from ..cell import load_task_dataset
+
+        plan = self.plan
+        other = (self.opts["mismatched"] or {}).get(plan.spec.language)
+        if not other or other not in plan.profile.languages:
+            return None
+        source = plan.task.sources.get(plan.profile.data, {}).get(other)
+        if source is None:
+            return None
+        return other, load_task_dataset(self.ws, plan.profile, source, other)
+
+    def score(self, test: Dataset, test_language: str) -> dict[str, Any]:
+        opts = self.opts
+        triplet_set = triplets_for(test, opts["split"], cache_dir=self.cache_dir, rule=opts["rule"],
+                                   on_no_match=opts["on_no_match"], cutoff=float(opts["cutoff"]), seed=0)
+        ident = {"upstream": self.identity, "audio": test.fingerprint, "split": opts["split"],
+                 "triplets": triplet_set.options, "layer": self.plan.downstream.config.layer,
+                 "version": self.VECTORS_VERSION}
+        key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        cache = self.cache_dir / "vectors" / self.plan.card.name / f"{test.language}_{key}.npz"
+        out = evaluate_triplets(triplet_set, utterances=test.split(opts["split"]), embed=self.embed, cache=cache)
+        layer = self._layer_index()
+        return {**out, "test_language": test_language, "corpus": test.name, "layer": layer}
+
+    def _layer_index(self) -> int:
+        """The layer read, as an index (``last`` resolved with the upstream's number of layers)."""
+        layer = self.plan.downstream.config.layer
+        if isinstance(layer, int) and layer >= 0:
+            return layer
+        if self._num_layers is None:
+            from ..info import card_arch
+
+            self._num_layers = int(card_arch(self.ws, self.plan.card, language=self.plan.spec.language)["num_layers"]
+                                   or 1)
+        return _word_layer(self.plan, num_layers=self._num_layers) % self._num_layers
 
 
 def _word_layer(plan: Any, *, num_layers: int) -> int:
