@@ -26,13 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tree_memory(pid: int) -> tuple[int, int, int]:
-    """(sum of RSS, sum of PSS, number of processes) of ``pid`` and all its descendants, from /proc.
-
-    RSS counts the pages a process shares with others (torch's libraries, in every worker) once
-    per process; PSS splits each shared page between the processes that map it, so the sum of
-    PSS is the memory the process tree really holds."""
-    rss = pss = n = 0
+def tree_processes(pid: int) -> tuple[int, int, list[tuple[int, int, str]]]:
+    """(sum of RSS, sum of PSS, [(pid, PSS, role)]) of ``pid`` and all its descendants."""
+    rss = pss = 0
+    procs: list[tuple[int, int, str]] = []
     stack, seen = [pid], set()
     while stack:
         p = stack.pop()
@@ -40,19 +37,24 @@ def tree_memory(pid: int) -> tuple[int, int, int]:
             continue
         seen.add(p)
         try:
+            mine = 0
             with open(f"/proc/{p}/smaps_rollup") as f:
                 for line in f:
                     if line.startswith("Rss:"):
                         rss += int(line.split()[1]) * 1024
                     elif line.startswith("Pss:"):
-                        pss += int(line.split()[1]) * 1024
-            n += 1
+                        mine = int(line.split()[1]) * 1024
+            pss += mine
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            role = "matrix" if "harness.cli" in cmd else "worker" if "multiprocessing" in cmd else cmd[:40]
+            procs.append((p, mine, role))
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     stack += [int(c) for c in f.read().split()]
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return rss, pss, n
+    return rss, pss, procs
 
 
 def run(profile: str, folder: Path, extra: list[str]) -> tuple[float, dict[str, int], int]:
@@ -68,9 +70,10 @@ def run(profile: str, folder: Path, extra: list[str]) -> tuple[float, dict[str, 
 
     def sample() -> None:
         while not done.is_set():
-            rss, pss, n = tree_memory(proc.pid)
+            rss, pss, procs = tree_processes(proc.pid)
             if pss > peak["pss"]:
-                peak.update(pss=pss, procs=n)
+                peak.update(pss=pss, procs=len(procs), at=time.perf_counter() - t0,
+                            who=", ".join(f"{role} {m / 2**30:.2f}" for _, m, role in sorted(procs, key=lambda x: -x[1])))
             peak["rss"] = max(peak["rss"], rss)
             time.sleep(0.5)
 
@@ -80,7 +83,9 @@ def run(profile: str, folder: Path, extra: list[str]) -> tuple[float, dict[str, 
     done.set()
     sampler.join()
     seconds = time.perf_counter() - t0
-    print(out.strip().splitlines()[-2] if out.strip() else "(no output)")
+    lines = out.strip().splitlines()
+    summary = [line for line in lines if line.startswith("matrix ")]
+    print(summary[-1] if proc.returncode == 0 and summary else "\n".join(lines[-20:]) or "(no output)")
     return seconds, peak, proc.returncode
 
 
@@ -120,6 +125,7 @@ def main() -> None:
     print(f"profile {args.profile}: exit {rc}, wall {seconds / 60:.1f} min, {os.cpu_count()} CPUs; peak memory of "
           f"the process tree: {peak['pss'] / 2**30:.2f} GiB PSS ({peak['procs']} processes at that moment), "
           f"sum of RSS {peak['rss'] / 2**30:.2f} GiB (counts shared library pages once per process)")
+    print(f"at the peak ({peak.get('at', 0) / 60:.1f} min in), GiB PSS per process: {peak.get('who', '-')}")
     print(f"upstream utterance forwards: harness {harness:,} (cache entries) vs paper's protocol {paper:,} "
           f"for the same {cells} trained cells: {paper / max(harness, 1):.0f}x fewer")
     print(f"results in {folder}")

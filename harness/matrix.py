@@ -439,9 +439,16 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                         failed_models[job] = res["executor_error"]
                     prog.advance(task)
 
-                ex.map(partial(_small_model_job, ws=ws, profile_name=profile_name, progress=job_progress), models,
-                       on_done=model_done, resources={"num_cpus": 1})
-                getattr(ex, "recycle", lambda: None)()  # no idle worker holds a model's memory during extraction
+                # each training in a fresh worker process: a training's transient memory (autograd buffers
+                # of a batch of 256 sequences) stays with the allocator of a long-lived process
+                fresh = ProcessExecutor(n_workers, tasks_per_worker=1) if isinstance(ex, ProcessExecutor) else None
+                try:
+                    (fresh or ex).map(partial(_small_model_job, ws=ws, profile_name=profile_name,
+                                              progress=job_progress), models,
+                                      on_done=model_done, resources={"num_cpus": 1})
+                finally:
+                    if fresh is not None:
+                        fresh.close()
             if failed_models:  # their cells fail with the training error instead of "not trained"
                 todo = _fail_cells_of_failed_models(ws, todo, failed_models, counts, record_failure)
             stages["small_models"], ts = time.perf_counter() - ts, time.perf_counter()

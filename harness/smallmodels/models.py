@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..errors import BenchError
 from . import MODELS, PAPER_PARAMS
@@ -370,8 +371,14 @@ class LEE(SmallModel):
         target_BTF = self.encoder.normalise(x_BTF, lengths_B)
         inputs_BTF = decoder_inputs(target_BTF, first_BF=self.down(enc.embedding_BH), mode=self.config.decoder_input)
         outs = []
+        # in training, each step's attention is recomputed in the backward pass instead of keeping its
+        # [B, T, A] tanh activations for all T steps (1.7 GB at batch 256, T = 80, A = 128); same numbers
+        recompute = torch.is_grad_enabled() and self.training
         for t in range(x_BTF.shape[1]):
-            context_BH = self.attention(h_BH, keys_BTA, values_BTH, valid_BT)
+            if recompute:
+                context_BH = checkpoint(self.attention, h_BH, keys_BTA, values_BTH, valid_BT, use_reentrant=False)
+            else:
+                context_BH = self.attention(h_BH, keys_BTA, values_BTH, valid_BT)
             h_BH, c_BH = self.decoder_cell(torch.cat([context_BH, inputs_BTF[:, t]], dim=1), (h_BH, c_BH))
             outs.append(h_BH)
         return self.output(torch.stack(outs, dim=1)), enc.embedding_BH
