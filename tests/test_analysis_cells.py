@@ -41,3 +41,18 @@ def test_emotion_cell_runs_inference_time_once(ws: Workspace) -> None:
     passes = STATS["passes"]
     assert run_cell(ws, CellSpec("smoke", "mfcc", "emotion", "en", 0), progress=False)["_skipped"]
     assert STATS["passes"] == passes
+
+
+def test_leaderboard_reads_the_real_inference_time_section(ws: Workspace) -> None:
+    """Table IX and the inference column are filled from what the timing analysis really writes."""
+    from harness.leaderboard import build_tables, render_markdown
+
+    res = run_cell(ws, CellSpec("smoke", "mfcc", "emotion", "en", 0), progress=False)
+    assert res["status"] == "ok", res.get("error")
+    full = res["analyses"]["inference_time"]["subsets"]["full"]
+    tables = {t.name: t for t in build_tables([res], published=None, profile="smoke", n_boot=50)}
+    row = next(r for r in tables["table9_inference_time"].rows if r.key == "mfcc")
+    assert row.cells["full_s"].value == pytest.approx(full["upstream_s"])
+    assert row.cells["head_s"].value == pytest.approx(full["head_s"])
+    assert row.cells["throughput"].value == pytest.approx(res["analyses"]["inference_time"]["extraction"]["audio_s_per_s"])
+    assert "–" not in render_markdown(tables["table9_inference_time"]).split("| MFCC")[1].split("\n")[0]

@@ -237,8 +237,12 @@ def test_language_fallback_is_marked_with_a_star() -> None:
 # --------------------------------------------------------------------------- capacity and inference time
 CAPACITY = {"metrics": {"f1_micro": 71.5}, "relative_change_pct": -4.2, "k": 77,
             "plot": "capacity/hubert_base/gender/en.png"}
-INFERENCE = {"params": 94_370_000, "full_s": 12.34, "short_s": 0.51, "long_s": 1.87, "upstream_s": 11.0,
-             "head_s": 1.34, "throughput_audio_s_per_s": 35.2, "device": "cpu", "summary": "..."}
+# the shape harness.analysis.timing writes (test_analysis_timing checks the analysis side)
+INFERENCE = {"params": 94_370_000, "device": "cpu", "dtype": "float32", "torch_threads": 2, "batch_size": 1,
+             "subsets": {"full": {"count": 56, "upstream_s": 12.34, "head_s": 0.77, "paper_style_s": 13.2},
+                         "short": {"count": 15, "upstream_s": 0.4, "head_s": 0.05, "paper_style_s": 0.51},
+                         "long": {"count": 4, "upstream_s": 1.7, "head_s": 0.1, "paper_style_s": 1.87}},
+             "extraction": {"audio_s_per_s": 35.2}}
 
 
 def test_capacity_and_inference_time_columns_beside_the_scores() -> None:
@@ -253,7 +257,7 @@ def test_capacity_and_inference_time_columns_beside_the_scores() -> None:
     cap = markdown_line(render_markdown(tables["table8_capacity"]), "HuBERT-B")
     assert "71.5 (-4.2%)" in cap and "| 77 " in cap
     inf = markdown_line(render_markdown(tables["table9_inference_time"]), "HuBERT-B")
-    assert all(x in inf for x in ("94M", "12.3", "0.51", "1.87", "35.2", "cpu"))
+    assert all(x in inf for x in ("94M", "12.3", "0.77", "0.51", "1.87", "35.2", "cpu"))
 
 
 def test_capacity_change_is_recomputed_when_not_reported() -> None:
