@@ -284,17 +284,27 @@ class ProcessExecutor:
         running: dict[Any, int] = {}
         alone: set[int] = set()
         while queue or suspects or running:
+            broken = False  # a worker died: the pool refuses new jobs and fails its running ones
             if suspects:
                 if not running:
                     i = suspects.popleft()
-                    alone.add(i)
-                    running[self._pool.submit(fn, jobs[i])] = i
+                    fut = self._submit(fn, jobs[i])
+                    if fut is None:
+                        suspects.appendleft(i)
+                        broken = True
+                    else:
+                        alone.add(i)
+                        running[fut] = i
             else:
                 while queue and len(running) < self.workers:
                     i = queue.popleft()
-                    running[self._pool.submit(fn, jobs[i])] = i
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            broken = False
+                    fut = self._submit(fn, jobs[i])
+                    if fut is None:  # the pool broke since the last job finished: this one never ran
+                        queue.appendleft(i)
+                        broken = True
+                        break
+                    running[fut] = i
+            done = wait(running, return_when=FIRST_COMPLETED).done if running else set()
             for fut in done:
                 i = running.pop(fut)
                 try:
@@ -326,6 +336,15 @@ class ProcessExecutor:
                         on_done(jobs[i], fut.result())
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
+
+    def _submit(self, fn: Callable[..., Any], job: Any) -> Any:
+        """The job's future, or None when the pool is broken (a worker died since the last submit)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self._pool.submit(fn, job)
+        except BrokenProcessPool:
+            return None
 
     def recycle(self) -> None:
         """Let the worker processes go (their memory goes back to the system); new ones start on the next job."""
