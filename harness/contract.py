@@ -236,7 +236,7 @@ def _check_determinism(module: Any, out: Any, wavs_BT: torch.Tensor, lengths_B: 
     diff, scale = _max_diff(again, out, rows_a=rows, rows_b=rows)
     if diff > 1e-5 * max(1.0, scale):
         return CheckResult("determinism", "fail", f"same input twice differs by {diff:.3g} (is dropout on? "
-                           "the harness calls eval(); a random op in forward?)")
+                           "the harness puts the module in eval mode; a random op in forward?)")
     return CheckResult("determinism", "pass", f"max diff {diff:.2g}")
 
 

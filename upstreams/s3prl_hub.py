@@ -170,7 +170,7 @@ def offline_downloads(download_dir: str | None) -> Iterator[None]:
 def refuse_unsafe_checkpoint(path: Path) -> None:
     """Raise :class:`~harness.safeload.UnsafeCheckpointError` unless ``path`` loads as plain weights.
 
-    s3prl's experts call ``torch.load(ckpt)`` without ``weights_only`` (wavlm, hubert, wav2vec2)
+    s3prl's experts load checkpoints with torch's loader without ``weights_only`` (wavlm, hubert, wav2vec2)
     or with ``weights_only=False`` (mockingjay, distiller): on torch < 2.6, with
     ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``, or for those two families, a checkpoint's pickle
     would run its code. The file is therefore loaded here first, with ``weights_only=True`` and
