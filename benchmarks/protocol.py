@@ -12,9 +12,16 @@ embedded corpus): a layer sweep + full training + the 10%-capacity retraining + 
   split), and its time is measured by running the protocol for real on a sample of batches
   (upstream forward on the batch's audio + head step) and scaling by the number of batches.
 
+Both sides train the same heads for the same epochs. ``--training paper`` (the default) uses the
+paper's epochs and stopping rule for the downstream (emotion: 30 epochs, best dev checkpoint, no
+early stopping; the downstream YAML's top-level ``training``) on the profile's head size, so the
+count of upstream passes is the paper's; ``--training profile`` keeps the profile's own recipe
+(the embedded profile stops early after a few epochs, which shrinks the paper side's count).
+
 Prints upstream passes (utterance forwards), upstream FLOPs and wall time for both, and ratios.
 
     python benchmarks/protocol.py [--upstream wavlm_base_plus@random] [--downstream emotion] [--seeds 3]
+                                  [--training paper|profile]
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ def main() -> None:
     p.add_argument("--language", default="en")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--sample-batches", type=int, default=4, help="batches timed for the paper's protocol")
+    p.add_argument("--training", choices=("paper", "profile"), default="paper",
+                   help="epochs and stopping rule: the paper's for this downstream, or the embedded profile's")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = tempfile.mkdtemp(prefix="bench-protocol-")
@@ -52,8 +61,11 @@ def main() -> None:
     from harness.config import Workspace, parse_overrides
     from harness.extract import STATS
 
-    overrides = parse_overrides([f"profile.seeds={list(range(args.seeds))}", "profile.analyses.inference_time=false"])
-    ws = Workspace(ROOT, overrides)
+    sets = [f"profile.seeds={list(range(args.seeds))}", "profile.analyses.inference_time=false"]
+    if args.training == "paper":  # the downstream's own (paper) epochs and stopping rule
+        paper = Workspace(ROOT).downstream(args.downstream).training
+        sets += [f"training.max_epochs={paper.max_epochs}", f"training.patience={paper.patience or 'null'}"]
+    ws = Workspace(ROOT, parse_overrides(sets))
     if shared_cache and (Path(shared_cache) / "corpora").is_dir():  # reuse the corpus (not the features)
         (Path(tmp) / "cache").mkdir(parents=True, exist_ok=True)
         os.symlink(Path(shared_cache) / "corpora", Path(tmp) / "cache" / "corpora")
@@ -103,6 +115,10 @@ def main() -> None:
     print(f"upstream {args.upstream}, downstream {args.downstream} ({args.language}), {args.seeds} seeds, "
           f"layer sweep over {len(sweep.get('candidates', []))} layers, 10% retrain; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
+    tr = plan.downstream.training
+    print(f"training ({args.training} rules): up to {tr.max_epochs} epochs, "
+          + (f"patience {tr.patience}" if tr.patience else "no early stopping (best dev checkpoint)")
+          + f"; epochs run: {', '.join(str(ep) for _, ep, _ in runs)}")
     print(f"corpus: {n_utts} utterances, {feats['audio_seconds']:.0f} s of audio; training runs: {len(runs)}")
     print()
     print(f"{'':<22}{'utterance forwards':>20}{'upstream TFLOP':>16}{'wall time':>14}")

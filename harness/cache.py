@@ -89,6 +89,8 @@ class EntryMeta:
     audio_fingerprint: str = ""
     audio_seconds: float = 0.0
     extract_seconds: float = 0.0
+    forward_seconds: float = 0.0  # of extract_seconds, inside the upstream's forward
+    batch_s: float | None = None  # padded audio seconds per forward (0: one utterance at a time)
     upstream_forward_calls: int = 0
     created: float = 0.0
 

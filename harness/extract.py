@@ -1,8 +1,9 @@
 """Run an upstream over an audio set once and store the features in the cache.
 
-Utterances are sorted by length and batched by total padded audio duration; long utterances
-are cut into chunks of at most ``max_chunk_s`` (attention cost grows with the square of the
-length) and their frames concatenated. Word-level upstreams get one row per aligned word.
+Utterances run longest first, one per forward on CPU and batched by total padded audio duration
+on a GPU (see :func:`batch_seconds`); long utterances are cut into chunks of at most
+``max_chunk_s`` (attention cost grows with the square of the length) and their frames
+concatenated. Word-level upstreams get one row per aligned word.
 Bad audio items are skipped and counted with their reason; they never stop the run.
 """
 
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
 
 FrameLayers = Iterable[int] | str | Callable[[int], Iterable[int]]
 
+# Padded audio seconds per batch on an accelerator when the profile does not say.
+GPU_BATCH_S = 64.0
+
 # Process-wide counters: how many upstream passes (cache misses) and forward calls happened.
 STATS: dict[str, int] = {"passes": 0, "forward_calls": 0, "cache_hits": 0}
 
@@ -48,6 +52,20 @@ class _Row:
     utt_index: int
     start: int  # sample offsets inside the utterance's audio
     stop: int
+
+
+def batch_seconds(batch_s: float | None, device: str) -> float:
+    """Padded audio seconds per extraction batch; 0 means one utterance (or chunk) per forward.
+
+    Unset (None), a GPU batches :data:`GPU_BATCH_S` seconds and a CPU runs each utterance alone:
+    on CPU the matrices of one utterance already keep every core busy, and a padded batch only
+    adds work (padding, batched relative-position bias and attention masks). Measured with
+    ``benchmarks/extraction.py --batch-s auto,64``: WavLM-Large over 40 utterances on 2 cores,
+    23 s one at a time against 36 s in 64 s batches (WavLM-Base+: 9.1 s against 10.8 s).
+    """
+    if batch_s is not None:
+        return float(batch_s)
+    return 0.0 if device.startswith("cpu") else GPU_BATCH_S
 
 
 def entry_path(workspace: Workspace, card: ResolvedCard, dataset: Dataset, key: str):  # noqa: ANN201
@@ -85,13 +103,13 @@ def lookup(workspace: Workspace, card: ResolvedCard, dataset: Dataset, *, langua
 
 def ensure_features(*, workspace: Workspace, card: ResolvedCard, dataset: Dataset, language: str | None,
                     frame_layers: FrameLayers = "all", recipe: FeatureRecipe | None = None,
-                    device: str = "cpu", batch_s: float = 64.0, progress: bool = True,
+                    device: str = "cpu", batch_s: float | None = None, progress: bool = True,
                     upstream: torch.nn.Module | None = None) -> FeatureStore:
     """The cache entry for (card, dataset, recipe), computed now if it is missing or lacks frame layers.
 
     ``frame_layers``: the layers whose frame sequences must be stored: "all", indices, or a
     function of the upstream's number of layers returning indices. Pooled vectors are always
-    stored for every layer.
+    stored for every layer. ``batch_s``: see :func:`batch_seconds`.
     """
     recipe = recipe or FeatureRecipe()
     key, store = lookup(workspace, card, dataset, language=language, recipe=recipe)
@@ -144,7 +162,7 @@ def _rows_for(utt_index: int, utt: Utterance, num_samples: int, *, granularity: 
 
 
 def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layers: Iterable[int] | str,
-            recipe: FeatureRecipe, card_identity: dict[str, Any], device: str = "cpu", batch_s: float = 64.0,
+            recipe: FeatureRecipe, card_identity: dict[str, Any], device: str = "cpu", batch_s: float | None = None,
             progress: bool = True, label: str = "", bf16: bool = True) -> FeatureStore:
     """One upstream pass over ``dataset``; writes and returns the cache entry at ``path``.
 
@@ -172,7 +190,10 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
             skipped[u.id] = str(e)
             d = -1.0
         durations.append(d)
-    order = [i for i in np.argsort(durations, kind="stable") if durations[i] >= 0]
+    # longest first: the first forward sets the allocator's high-water mark and every later, shorter
+    # one fits in the memory it freed (shortest first, glibc's heap kept growing: WavLM-Base+ on the
+    # embedded corpus peaked at 3.7 GB resident instead of 1.7 GB, same time)
+    order = [i for i in np.argsort(durations, kind="stable") if durations[i] >= 0][::-1]
 
     try:
         writer = EntryWriter(path, num_layers=num_layers, hidden_size=hidden, frame_layers=layers,
@@ -182,6 +203,8 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
     t0 = time.perf_counter()
     audio_s = 0.0
     forward_calls = 0
+    forward_s = 0.0  # inside the upstream's forward (the rest is audio reading, pooling and writing)
+    batch_s = batch_seconds(batch_s, device)
     batch_samples = int(batch_s * sr)
     pending: list[tuple[_Row, np.ndarray]] = []
     outputs: dict[int, list[tuple[int, list[np.ndarray]]]] = {}  # utt -> [(row start, per-layer frames)]
@@ -190,15 +213,19 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
     autocast = device.startswith("cuda") and bf16
 
     def run_batch(batch: list[tuple[_Row, np.ndarray]]) -> None:
-        nonlocal forward_calls
+        nonlocal forward_calls, forward_s
         lens = [len(w) for _, w in batch]
         wavs = np.zeros((len(batch), max(lens)), np.float32)
         for i, (_, w) in enumerate(batch):
             wavs[i, : len(w)] = w
         x = torch.from_numpy(wavs).to(device)
         lengths = torch.tensor(lens, dtype=torch.long, device=device)
+        f0 = time.perf_counter()
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             out = module(x, lengths)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        forward_s += time.perf_counter() - f0
         forward_calls += 1
         STATS["forward_calls"] += 1
         out_lens = out.lengths.tolist()
@@ -223,7 +250,9 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
         maybe_crash("extract")
 
     try:
-        with prog:
+        # weights behind a parametrization (weight norm of the positional convolution in wav2vec2-style
+        # models) are computed once for the whole pass instead of once per forward
+        with prog, torch.nn.utils.parametrize.cached():
             task = prog.add_task(f"extract {label}", total=len(order), info="")
             for ui in order:
                 utt = utts[ui]
@@ -242,8 +271,8 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
                 rows_left[ui] = len(rows)
                 for row in rows:
                     seg = wav[row.start: row.stop]
-                    longest = max([len(seg)] + [len(w) for _, w in pending])
-                    if pending and longest * (len(pending) + 1) > batch_samples:
+                    if pending and _batch_full(pending, seg, row, batch_samples=batch_samples,
+                                               granularity=granularity):
                         run_batch(pending)
                         pending = []
                     pending.append((row, seg))
@@ -262,7 +291,8 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
     meta = EntryMeta(ids=[], num_layers=num_layers, hidden_size=hidden, frame_counts=[], frame_layers=layers,
                      pool_windows=[], frame_rate_hz=frames_per_s, granularity=granularity, skipped=skipped,
                      card=card_identity, recipe=recipe.key_dict(), audio_fingerprint=dataset.fingerprint,
-                     audio_seconds=audio_s, extract_seconds=elapsed, upstream_forward_calls=forward_calls)
+                     audio_seconds=audio_s, extract_seconds=elapsed, forward_seconds=forward_s,
+                     batch_s=batch_s, upstream_forward_calls=forward_calls)
     if not writer.ids:
         writer.abort()
         reasons = "; ".join(list(skipped.values())[:3])
@@ -272,6 +302,18 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
     except OSError as e:
         writer.abort()
         raise io_error(Path(path), e, setting="cache") from None
+
+
+def _batch_full(pending: list[tuple[_Row, np.ndarray]], seg: np.ndarray, row: _Row, *, batch_samples: int,
+                granularity: str) -> bool:
+    """Whether ``seg`` must start a new batch. With ``batch_samples`` 0 (one utterance per forward)
+    a word-level upstream still gets all the words of one utterance in one forward (they are
+    short: one forward per word would be thousands of tiny calls), and a chunked utterance one
+    chunk per forward."""
+    if batch_samples <= 0:
+        return granularity != "word" or pending[-1][0].utt_index != row.utt_index
+    longest = max([len(seg)] + [len(w) for _, w in pending])
+    return longest * (len(pending) + 1) > batch_samples
 
 
 def _resolve_layers(frame_layers: FrameLayers, num_layers: int) -> list[int]:

@@ -128,3 +128,22 @@ def test_recipe_key_changes_entry(tiny) -> None:
                         recipe=FeatureRecipe(pool_windows_s=(None, 2.0)))
     assert a.path != b.path
     assert STATS["passes"] >= 2
+
+
+def test_cpu_runs_one_utterance_per_forward_and_a_gpu_batches() -> None:
+    from harness.extract import GPU_BATCH_S, batch_seconds
+
+    assert batch_seconds(None, "cpu") == 0.0
+    assert batch_seconds(None, "cuda") == GPU_BATCH_S and batch_seconds(None, "cuda:1") == GPU_BATCH_S
+    assert batch_seconds(8.0, "cpu") == 8.0 and batch_seconds(8.0, "cuda") == 8.0
+
+
+@pytest.mark.parametrize("batch_s, expect_calls", [(None, 6), (60.0, 1)])
+def test_batching_follows_the_device_default_or_the_profile(tiny, batch_s, expect_calls) -> None:
+    """Unset on CPU: one forward per utterance; a profile's ``extract_batch_s`` batches; same features."""
+    ws, ds, card, up = tiny
+    store = ensure_features(workspace=ws, card=card, dataset=ds, language="en", upstream=up, progress=False,
+                            batch_s=batch_s)
+    assert up.calls == expect_calls and store.meta.upstream_forward_calls == expect_calls
+    assert store.meta.batch_s == (0.0 if batch_s is None else batch_s)
+    assert 0 < store.meta.forward_seconds <= store.meta.extract_seconds

@@ -35,7 +35,12 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    return repo_workspace(tmp_path_factory.mktemp("ws"))
+    """The repository's workspace with empty user-card, model and cache folders (cards of models a
+    developer trained in the checkout's ``.bench`` must not count as repository cards)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var, sub in (("BENCH_CARDS", "cards"), ("BENCH_MODELS", "models"), ("BENCH_CACHE", "cache")):
+            mp.setenv(var, str(tmp_path_factory.mktemp(sub)))
+        yield repo_workspace(tmp_path_factory.mktemp("ws"))
 
 
 # --------------------------------------------------------------------------- deliberately broken adapters

@@ -245,9 +245,11 @@ def extraction_throughput(ctx: CellContext) -> dict[str, Any]:
         return {}
     meta = ctx.store.meta
     rate = meta.audio_seconds / meta.extract_seconds if meta.extract_seconds else None
-    return {"audio_s": meta.audio_seconds, "extract_s": meta.extract_seconds, "audio_s_per_s": rate,
-            "batch_s": ctx.plan.profile.extract_batch_s, "forward_calls": meta.upstream_forward_calls,
-            "note": "one batched pass over the whole audio set (padded batches; bfloat16 autocast on CUDA)"}
+    batch_s = meta.batch_s
+    how = f"padded batches of {batch_s:g} s" if batch_s else "one utterance per forward" if batch_s == 0 else "batches"
+    return {"audio_s": meta.audio_seconds, "extract_s": meta.extract_seconds, "forward_s": meta.forward_seconds,
+            "audio_s_per_s": rate, "batch_s": batch_s, "forward_calls": meta.upstream_forward_calls,
+            "note": f"one pass over the whole audio set ({how}; bfloat16 autocast on CUDA when the card allows)"}
 
 
 def _summary(out: dict[str, Any]) -> str:

@@ -41,7 +41,6 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..errors import BenchError
 from . import MODELS, PAPER_PARAMS
@@ -200,7 +199,15 @@ class PeepholeLSTMCell(nn.Module):
 
 
 class AdditiveAttention(nn.Module):
-    """Bahdanau attention: score = v' tanh(W_q q + W_k k); softmax over the valid frames."""
+    """Bahdanau attention: score = v' tanh(W_q q + W_k k); softmax over the valid frames.
+
+    The step after the query projection runs in :class:`_AttentionStep`, whose backward recomputes
+    the [B, T, A] tanh activations instead of keeping them: a decoder makes one such step per frame,
+    so plain autograd keeps T of them per batch (1.7 GB at batch 256, T = 80, A = 128), and the
+    forward and backward here allocate one [B, T, A] buffer per step where autograd's generic ops
+    allocate four (glibc's heap keeps the churn: 2 to 4 GB of resident memory for LEE's training
+    before this change, measured). Same numbers as the plain formula (``test_attention_step_*``).
+    """
 
     def __init__(self, *, query_size: int, key_size: int, attention_size: int):
         super().__init__()
@@ -211,9 +218,45 @@ class AdditiveAttention(nn.Module):
     def forward(self, query_BH: torch.Tensor, keys_BTA: torch.Tensor, values_BTH: torch.Tensor,
                 valid_BT: torch.Tensor) -> torch.Tensor:
         """``keys_BTA`` = ``self.key(values)`` precomputed once per sequence -> context [B, H]."""
-        scores_BT = self.energy(torch.tanh(self.query(query_BH).unsqueeze(1) + keys_BTA)).squeeze(2)
-        weights_BT = torch.softmax(scores_BT.masked_fill(~valid_BT, float("-inf")), dim=1)
+        return _AttentionStep.apply(self.query(query_BH), keys_BTA, values_BTH, self.energy.weight[0],
+                                    self.energy.bias, valid_BT)
+
+
+def attention_step_reference(q_BA: torch.Tensor, keys_BTA: torch.Tensor, values_BTH: torch.Tensor,
+                             v_A: torch.Tensor, b_1: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
+    """What :class:`_AttentionStep` computes, in plain autograd ops (for tests)."""
+    scores_BT = torch.tanh(q_BA.unsqueeze(1) + keys_BTA) @ v_A + b_1
+    weights_BT = torch.softmax(scores_BT.masked_fill(~valid_BT, float("-inf")), dim=1)
+    return torch.bmm(weights_BT.unsqueeze(1), values_BTH).squeeze(1)
+
+
+class _AttentionStep(torch.autograd.Function):
+    """context = softmax_valid(tanh(q + K) v + b) V, with a hand-written, recomputing backward."""
+
+    @staticmethod
+    def forward(ctx: Any, q_BA: torch.Tensor, keys_BTA: torch.Tensor, values_BTH: torch.Tensor, v_A: torch.Tensor,
+                b_1: torch.Tensor, valid_BT: torch.Tensor) -> torch.Tensor:
+        e_BTA = torch.tanh_(q_BA.unsqueeze(1) + keys_BTA)
+        scores_BT = (e_BTA @ v_A + b_1).masked_fill_(~valid_BT, float("-inf"))
+        del e_BTA
+        weights_BT = torch.softmax(scores_BT, dim=1)
+        ctx.save_for_backward(q_BA, keys_BTA, values_BTH, v_A, weights_BT)
         return torch.bmm(weights_BT.unsqueeze(1), values_BTH).squeeze(1)
+
+    @staticmethod
+    def backward(ctx: Any, grad_BH: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        q_BA, keys_BTA, values_BTH, v_A, weights_BT = ctx.saved_tensors
+        grad_values = torch.bmm(weights_BT.unsqueeze(2), grad_BH.unsqueeze(1)) if ctx.needs_input_grad[2] else None
+        grad_weights_BT = torch.bmm(values_BTH, grad_BH.unsqueeze(2)).squeeze(2)
+        # softmax backward; masked frames have weight 0, so their score gradient is 0
+        grad_scores_BT = weights_BT * (grad_weights_BT - (grad_weights_BT * weights_BT).sum(1, keepdim=True))
+        e_BTA = torch.tanh_(q_BA.unsqueeze(1) + keys_BTA)  # recomputed
+        grad_v = (e_BTA.reshape(-1, e_BTA.shape[2]).t() @ grad_scores_BT.reshape(-1))
+        grad_b = grad_scores_BT.sum().reshape(1)
+        # d score / d pre-activation = v * (1 - tanh^2), in the recomputed buffer
+        grad_pre_BTA = e_BTA.mul_(e_BTA).neg_().add_(1).mul_(v_A).mul_(grad_scores_BT.unsqueeze(2))
+        grad_q = grad_pre_BTA.sum(1)
+        return grad_q, grad_pre_BTA, grad_values, grad_v, grad_b, None
 
 
 # --------------------------------------------------------------------------- losses and helpers
@@ -371,14 +414,8 @@ class LEE(SmallModel):
         target_BTF = self.encoder.normalise(x_BTF, lengths_B)
         inputs_BTF = decoder_inputs(target_BTF, first_BF=self.down(enc.embedding_BH), mode=self.config.decoder_input)
         outs = []
-        # in training, each step's attention is recomputed in the backward pass instead of keeping its
-        # [B, T, A] tanh activations for all T steps (1.7 GB at batch 256, T = 80, A = 128); same numbers
-        recompute = torch.is_grad_enabled() and self.training
         for t in range(x_BTF.shape[1]):
-            if recompute:
-                context_BH = checkpoint(self.attention, h_BH, keys_BTA, values_BTH, valid_BT, use_reentrant=False)
-            else:
-                context_BH = self.attention(h_BH, keys_BTA, values_BTH, valid_BT)
+            context_BH = self.attention(h_BH, keys_BTA, values_BTH, valid_BT)
             h_BH, c_BH = self.decoder_cell(torch.cat([context_BH, inputs_BTF[:, t]], dim=1), (h_BH, c_BH))
             outs.append(h_BH)
         return self.output(torch.stack(outs, dim=1)), enc.embedding_BH

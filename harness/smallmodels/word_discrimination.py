@@ -307,12 +307,13 @@ def upstream_embedder(upstream: torch.nn.Module, *, layer: int = -1, batch_size:
     """``embed(segments) -> [N, D]`` for any upstream: T' = 1 outputs as they are, frames mean-pooled.
 
     The upstream is used as given (the caller builds it with ``build_upstream``, in eval mode).
-    Segments are batched in length order to limit padding; the result is in input order.
+    Segments are batched in length order, longest first (padding stays small, and the allocator's
+    high-water mark is set by the first batch); the result is in input order.
     """
     import torch
 
     def embed(segments: list[np.ndarray]) -> np.ndarray:
-        order = sorted(range(len(segments)), key=lambda i: len(segments[i]))
+        order = sorted(range(len(segments)), key=lambda i: len(segments[i]), reverse=True)
         out: list[np.ndarray | None] = [None] * len(segments)
         device = next(iter(upstream.parameters()), torch.zeros(0)).device
         with torch.no_grad():
