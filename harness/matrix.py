@@ -474,9 +474,12 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
             extract = extraction_jobs(ws, [s for s in todo])
             if extract:
                 task = prog.add_task("features", total=len(extract), info="")
-                # each extraction in a fresh process with every core: the model's memory goes back to
-                # the system when it is done (a long-lived process keeps its peak)
-                fresh = ProcessExecutor(1, threads=os.cpu_count() or 1, tasks_per_worker=1) \
+                # one process with every core for the whole stage, closed after it (its memory goes back
+                # to the system then). Not a fresh process per job: starting one (torch, transformers)
+                # costs about 5 s and the stage has dozens of jobs, most of them a few seconds long; one
+                # extraction at a time, longest utterance first, keeps the process's peak that of the
+                # largest model (see harness.extract)
+                fresh = ProcessExecutor(1, threads=os.cpu_count() or 1) \
                     if executor == "local" and device == "cpu" else None
                 try:
                     (fresh or ex).map(partial(_extract_job, ws=ws, device=device, progress=False), extract,
