@@ -15,7 +15,6 @@ is reported with a warning, removed and recomputed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import short_hash
+from .identity import file_checksum, short_hash
 from .tempfiles import HOST, owner_of, pid_alive, temp_sibling
 
 MARKER = "COMPLETE"
@@ -60,17 +59,6 @@ def window_name(window_s: float | None) -> str:
 
 def entry_key(card_identity: dict[str, Any], audio_fingerprint: str, recipe: FeatureRecipe) -> str:
     return short_hash({"card": card_identity, "audio": audio_fingerprint, "recipe": recipe.key_dict()}, n=20)
-
-
-def _checksum(path: Path, *, chunk: int = 1 << 22) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 @dataclass
@@ -193,7 +181,7 @@ def _verify(path: Path, marker: dict[str, Any]) -> str:
         size = p.stat().st_size
         if size != info["bytes"]:
             return f"{name} has {size} bytes, the completion marker says {info['bytes']} (truncated?)"
-        if _checksum(p) != info["blake2"]:
+        if file_checksum(p) != info["blake2"]:
             return f"{name} does not match its checksum (corrupted)"
     return ""
 
@@ -248,7 +236,7 @@ class EntryWriter:
         (self.tmp / "meta.json").write_text(json.dumps(asdict(meta)))
         files = {}
         for p in sorted(self.tmp.iterdir()):
-            files[p.name] = {"bytes": p.stat().st_size, "blake2": _checksum(p)}
+            files[p.name] = {"bytes": p.stat().st_size, "blake2": file_checksum(p)}
             with open(p, "rb+") as fh:
                 os.fsync(fh.fileno())
         marker_tmp = self.tmp / (MARKER + ".tmp")

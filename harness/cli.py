@@ -24,12 +24,6 @@ def _workspace(args: argparse.Namespace) -> Any:
     return Workspace.discover(getattr(args, "root", None), overrides=getattr(args, "set", None) or ())
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console()
-
-
 # --------------------------------------------------------------------------- commands
 def cmd_validate(args: argparse.Namespace) -> int:
     ws = _workspace(args)
@@ -85,17 +79,26 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_outputs(ws: Any, settings: tuple[str, ...]) -> None:
+    """Check the command's output folders and point matplotlib's font cache into the feature
+    cache (this ``bench`` process only: the library never changes the environment)."""
+    from .outputs import matplotlib_env, prepare_outputs
+
+    prepare_outputs({s: ws.path(s) for s in settings})
+    os.environ.update(matplotlib_env(ws.path("cache")))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .cell import CellSpec, run_cell
     from .device import resolve_device
-    from .matrix import prepare_outputs
+    from .present import print_cell_result
 
     ws = _workspace(args)
     ws.check(profile=args.profile, upstreams=[args.upstream], downstreams=[args.downstream],
              languages=[args.language] if args.language else [], selection=True)
     profile, prof = ws.profile(args.profile)
     device = resolve_device(args.device or prof.device)
-    prepare_outputs(ws, settings=("cache", "results", "models", "user_cards"))
+    _prepare_outputs(ws, ("cache", "results", "models", "user_cards"))
     languages = [args.language] if args.language else prof.languages
     seeds = [args.seed] if args.seed is not None else prof.seeds[:1]
     worst = 0
@@ -103,66 +106,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         for seed in seeds:
             spec = CellSpec(profile, args.upstream, args.downstream, lang, seed)
             res = run_cell(ws, spec, device=device, progress=not args.no_progress, force=args.force)
-            _print_result(res)
+            print_cell_result(res)
             worst = max(worst, 0 if res.get("status") == "ok" else 1)
     return worst
 
 
-def _print_result(res: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    cell = res.get("cell", {})
-    title = f"{cell.get('upstream')} / {cell.get('downstream')} / {cell.get('language')} / seed {cell.get('seed')}"
-    console = _console()
-    status = res.get("status")
-    if status != "ok":
-        msg = res.get("reason") or (res.get("error") or {}).get("message", "")
-        console.print(f"[bold]{title}[/]: [red]{status}[/]: {msg}")
-        if status == "failed" and os.environ.get("BENCH_DEBUG"):
-            console.print((res.get("error") or {}).get("traceback", ""))
-        return
-    table = Table(title=title + (" (finished earlier; cached result)" if res.get("_skipped") else ""))
-    table.add_column("metric")
-    table.add_column("test", justify="right")
-    metrics = res.get("metrics", {})
-    for k in ("f1_micro", "uar", "accuracy"):
-        if k in metrics:
-            table.add_row({"f1_micro": "micro-F1", "uar": "UAR", "accuracy": "accuracy"}[k], f"{metrics[k]:.1f}")
-    if "utterance_metrics" in res:
-        table.add_row("micro-F1 (utterance vote)", f"{res['utterance_metrics']['f1_micro']:.1f}")
-    for name, val in (res.get("analyses") or {}).items():
-        if isinstance(val, dict) and "summary" in val:
-            table.add_row(name, str(val["summary"]))
-    layer = res.get("layer", {})
-    if layer:
-        table.add_row("layer", f"{layer.get('chosen')} ({layer.get('rule')})")
-    t = res.get("timings", {})
-    table.add_row("wall time", f"{t.get('total_s', 0):.1f} s (features {t.get('features_s', 0):.1f} s, "
-                               f"train {t.get('train_s', 0):.1f} s)")
-    console.print(table)
-    _print_skipped(res.get("data") or {})
-    console.print(f"result: {res.get('_path') or ''}".strip(), style="dim")
-
-
-def _print_skipped(data: dict[str, Any], *, shown: int = 10) -> None:
-    """How many items the cell left out, by stage, and the first few with their reasons (plain
-    print: long paths must not be wrapped)."""
-    total = int(data.get("skipped") or 0)
-    if not total:
-        return
-    stages = ", ".join(f"{k} {v}" for k, v in (data.get("skipped_by_stage") or {}).items() if v)
-    print(f"skipped {total} item(s)" + (f" ({stages})" if stages else "") + ":")
-    examples = data.get("skipped_examples") or []
-    for line in examples[:shown]:
-        print(f"  {line}")
-    if total > shown:
-        print(f"  ... and {total - min(shown, len(examples))} more (data.skipped_examples in the result file)")
-
-
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from .matrix import run_matrix_cli
+    from .device import resolve_device
+    from .matrix import dry_run, parse_only, run_matrix
+    from .outputs import matplotlib_env
+    from .present import matrix_summary
 
-    return int(run_matrix_cli(_workspace(args), args))
+    ws = _workspace(args)
+    only = parse_only(args.only)
+    if args.dry_run:
+        print(dry_run(ws, profile=args.profile, only=only))
+        return 0
+    _, prof = ws.profile(args.profile)
+    device = resolve_device(args.device or prof.device)
+    os.environ.update(matplotlib_env(ws.path("cache")))
+    out = run_matrix(ws, profile=args.profile, only=only, retry_failed=args.retry_failed, executor=args.executor,
+                     address=args.address, device=device, progress=not args.no_progress,
+                     leaderboard=not args.no_leaderboard, workers=args.workers)
+    print(matrix_summary(out))
+    return 1 if out["counts"].get("failed") else 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -197,7 +164,6 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from .cell import load_task_dataset
     from .device import resolve_device
     from .extract import ensure_features
-    from .matrix import prepare_outputs
 
     ws = _workspace(args)
     ws.check(profile=args.profile, upstreams=[args.upstream], languages=[args.language], selection=True)
@@ -207,7 +173,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     source = task.sources.get(prof.data, {}).get(args.language)
     if source is None:
         raise BenchError(f"task {args.task!r} has no {prof.data} data for language {args.language!r}")
-    prepare_outputs(ws, settings=("cache", "models"))
+    _prepare_outputs(ws, ("cache", "models"))
     dataset = load_task_dataset(ws, prof, source, args.language)
     store = ensure_features(workspace=ws, card=card, dataset=dataset, language=args.language,
                             frame_layers=args.frame_layers if args.frame_layers != "all" else "all",
@@ -224,9 +190,23 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_train_upstream(args: argparse.Namespace) -> int:
-    from .smallmodels.train import train_small_model_cli
+    """Train unless a checkpoint exists (``--force`` retrains); print the summary."""
+    from .present import small_model_summary
+    from .smallmodels.checkpoint import checkpoint_path, load_checkpoint
+    from .smallmodels.train import train_for_profile
 
-    return int(train_small_model_cli(_workspace(args), args))
+    ws = _workspace(args)
+    ws.check(profile=args.profile, languages=[args.language], selection=True)
+    _prepare_outputs(ws, ("cache", "models", "user_cards"))
+    path = checkpoint_path(ws.path("models"), args.model, args.language)
+    if path.is_file() and not args.force:
+        ckpt = load_checkpoint(path)
+        print(f"{path} exists (trained {ckpt.get('created')}, {ckpt.get('epochs')} epochs); --force retrains")
+        return 0
+    info = train_for_profile(ws, profile=args.profile, model=args.model, language=args.language,
+                             seed=args.seed, progress=not args.no_progress)
+    print(small_model_summary(info, model=args.model, language=args.language))
+    return 0
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
@@ -333,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as e:  # a folder the harness writes to fails in a place no check foresaw
-        from .results import os_error_reason
+        from .tempfiles import os_error_reason
 
         where = f" {e.filename}" if e.filename else ""
         print(f"error: cannot write or read{where}: {os_error_reason(e)} ({e.strerror or e}). Free space or fix "

@@ -8,7 +8,6 @@ problems; nothing expensive starts before it passes. Importing this module does 
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
 import json
 import os
@@ -29,6 +28,7 @@ from .errors import (
     UnknownNameError,
     did_you_mean,
 )
+from .identity import short_hash
 from .registry import ADAPTERS, CORPORA, HEADS, builder_problem
 from .schema import LANGUAGES, Benchmark, Card, Downstream, Paths, Profile, Recipe, Task, Training
 
@@ -36,14 +36,6 @@ RANDOM_SUFFIX = "@random"
 
 
 # --------------------------------------------------------------------------- helpers
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def short_hash(obj: Any, n: int = 16) -> str:
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:n]
-
-
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """Recursively merge ``over`` into a copy of ``base`` (dicts merge, everything else replaces)."""
     out = copy.deepcopy(base)

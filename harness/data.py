@@ -16,7 +16,6 @@ Manifest (JSONL, one object per line; paths relative to the manifest's folder)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -29,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from .errors import AudioError, DataError
-from .tempfiles import temp_sibling
+from .identity import audio_set_fingerprint
+from .tempfiles import atomic_file
 
 SPLITS = ("train", "dev", "test")
 
@@ -78,16 +78,9 @@ class Dataset:
 
     @property
     def fingerprint(self) -> str:
-        """Identity of the audio set: ids, files (size and mtime) and segment bounds."""
-        h = hashlib.sha256()
-        for u in sorted(self.utterances, key=lambda u: u.id):
-            try:
-                st = os.stat(u.path)
-                stamp = f"{st.st_size}:{int(st.st_mtime)}"
-            except OSError:
-                stamp = "missing"
-            h.update(f"{u.id}|{os.path.basename(u.path)}|{stamp}|{u.start_s}|{u.end_s}\n".encode())
-        return h.hexdigest()[:16]
+        """Identity of the audio set: ids, files (size and mtime) and segment bounds
+        (:func:`harness.identity.audio_set_fingerprint`; stats every file on each access)."""
+        return audio_set_fingerprint(self.utterances)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -135,15 +128,13 @@ def write_manifest(path: str | Path, utterances: Iterable[Utterance], *, root: s
     """Write utterances as JSONL with audio paths relative to ``root`` (default: the manifest's folder)."""
     path = Path(path)
     root = Path(root) if root else path.parent
-    tmp = temp_sibling(path)
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_file(path, "w", wrap_errors=False) as f:
         for u in utterances:
             row = {"id": u.id, "audio": os.path.relpath(u.path, root), "split": u.split,
                    "language": u.language, "speaker": u.speaker, "labels": dict(u.labels), "text": u.text,
                    "words": [[w.word, round(w.start_s, 6), round(w.end_s, 6)] for w in u.words],
                    "start": u.start_s or None, "end": u.end_s, "duration": u.duration_s}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def read_manifest_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:

@@ -31,7 +31,7 @@ from .data import Dataset, Utterance, audio_info, load_audio
 from .errors import AudioError, BenchError
 from .faults import maybe_crash
 from .progress import make_progress
-from .results import io_error
+from .tempfiles import io_error
 
 if TYPE_CHECKING:
     import torch

@@ -14,24 +14,22 @@ added). A failed cell records its error and traceback; the other cells go on.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from .cell import CellPlan, CellSpec, Unavailable, cell_status, plan_cell
 from .config import RANDOM_SUFFIX, Workspace
 from .errors import BenchError, ConfigError, Problem, did_you_mean
+from .outputs import OUTPUT_SETTINGS, prepare_outputs
 from .results import read_json
 from .schema import Profile
 
 ONLY_KEYS = ("upstream", "downstream", "language", "seed")
-OUTPUT_SETTINGS = ("cache", "results", "models", "user_cards", "leaderboards")  # paths.* a run writes to
 
 
 def parse_only(text: str) -> dict[str, set[str]]:
@@ -72,26 +70,6 @@ def check_matrix(ws: Workspace, profile: str | None, only: dict[str, set[str]] |
     if problems:
         raise ConfigError(problems)
     return profile_name, prof
-
-
-def prepare_outputs(ws: Workspace, *, settings: tuple[str, ...] = OUTPUT_SETTINGS) -> list[Path]:
-    """Check that every output folder can be written (one clear error naming each one that cannot,
-    before any work) and remove the temporaries that killed runs left in them.
-
-    Also points matplotlib's font cache (``MPLCONFIGDIR``, when unset) into the feature cache's
-    folder, so that a run writes nothing under ``$HOME``."""
-    import os
-
-    from .results import check_writable
-    from .tempfiles import remove_stale
-
-    folders = {s: ws.path(s) for s in settings}
-    check_writable(folders)
-    os.environ.setdefault("MPLCONFIGDIR", str(ws.path("cache") / "matplotlib"))
-    removed: list[Path] = []
-    for folder in folders.values():
-        removed += remove_stale(folder, recursive=True)
-    return removed
 
 
 def cells_of(ws: Workspace, profile_name: str, profile: Profile, *, only: dict[str, set[str]] | None = None) -> list[CellSpec]:
@@ -428,7 +406,7 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     else:  # reach the cluster before anything is written: a wrong address leaves no trace
         ex = _executor(executor, address=address, ws=ws)
     try:
-        prepare_outputs(ws, settings=OUTPUT_SETTINGS if leaderboard else OUTPUT_SETTINGS[:-1])
+        prepare_outputs({s: ws.path(s) for s in (OUTPUT_SETTINGS if leaderboard else OUTPUT_SETTINGS[:-1])})
         t0 = time.perf_counter()
         cells = cells_of(ws, profile_name, prof, only=only)
         states = survey(ws, cells)
@@ -607,35 +585,6 @@ def _estimate(ws: Workspace, profile_name: str, todo: list[CellState]) -> str:
             unknown += 1
     return f"about {total / 60:.1f} min for {len(todo) - unknown} cells" + (
         f"; {unknown} cells without a timing to go by" if unknown else "")
-
-
-def run_matrix_cli(ws: Workspace, args: argparse.Namespace) -> int:
-    from .device import resolve_device
-
-    only = parse_only(args.only)
-    if args.dry_run:
-        print(dry_run(ws, profile=args.profile, only=only))
-        return 0
-    _, prof = ws.profile(args.profile)
-    device = resolve_device(args.device or prof.device)
-    out = run_matrix(ws, profile=args.profile, only=only, retry_failed=args.retry_failed, executor=args.executor,
-                     address=args.address, device=device, progress=not args.no_progress,
-                     leaderboard=not args.no_leaderboard, workers=args.workers)
-    c = out["counts"]
-    print(f"matrix {out['profile']}: {out['cells']} cells; ran {out['ran']} in {out['seconds']:.0f} s: "
-          f"ok {c.get('ok', 0)}, failed {c.get('failed', 0)}, unavailable {c.get('unavailable', 0)}; "
-          f"skipped {c.get('skipped_done', 0)} finished" +
-          (f" and {c['skipped_failed']} failed (rerun them with --retry-failed)" if c.get("skipped_failed") else "") +
-          ("; stages: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in out["stages"].items())
-           if out.get("stages") else ""))
-    if "leaderboards" in out:
-        print(f"leaderboards: {out['leaderboards']}")
-    return 1 if c.get("failed") else 0
-
-
-def state_summary(states: list[CellState]) -> dict[str, Any]:
-    return {"counts": dict(Counter(s.status for s in states)),
-            "cells": [{**asdict(s.spec), "status": s.status, "reason": s.reason} for s in states]}
 
 
 def result_of(ws: Workspace, spec: CellSpec) -> dict[str, Any] | None:

@@ -240,14 +240,9 @@ def repo_workspace(tmp_dir: Path) -> Workspace:
 # --------------------------------------------------------------------------- small models
 def write_tiny_small_model(path: Path, *, model: str, language: str = "en", seed: int = 0) -> Path:
     """A small-model checkpoint in the real format (untrained weights), as ``bench train-upstream`` writes it."""
+    from .smallmodels.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, save_checkpoint
     from .smallmodels.models import SmallModelConfig
-    from .smallmodels.train import (
-        CHECKPOINT_FORMAT,
-        CHECKPOINT_VERSION,
-        _plain_state,
-        build_seeded_model,
-        save_checkpoint,
-    )
+    from .smallmodels.train import _plain_state, build_seeded_model
 
     config = SmallModelConfig(model=model)
     net = build_seeded_model(config, seed=seed)

@@ -13,6 +13,7 @@ from harness.config import Workspace
 from harness.errors import BenchError, WeightsMissingError
 from harness.schema import SmallModelSpec
 from harness.smallmodels import MODELS
+from harness.smallmodels.checkpoint import card_path, checkpoint_path, load_checkpoint
 from harness.smallmodels.segments import (
     MIN_SEGMENT_SAMPLES,
     mfcc13_frames,
@@ -22,9 +23,6 @@ from harness.smallmodels.segments import (
 from harness.smallmodels.testing import make_espeak_corpus, make_workspace
 from harness.smallmodels.train import (
     BatchMaker,
-    card_path,
-    checkpoint_path,
-    load_checkpoint,
     torch_threads,
     train_small_model,
 )

@@ -21,11 +21,15 @@ from pathlib import Path
 import torch
 
 from harness.errors import BenchError, WeightsMissingError
-from harness.smallmodels import MODELS
-from harness.smallmodels.segments import (
+from harness.identity import file_digest
+from harness.smallmodels.checkpoint import (
     MIN_SEGMENT_SAMPLES,
-    mfcc13_frames,
-    pad_to_frames,
+    MODELS,
+    encoder_from_checkpoint,
+    encoder_inputs,
+    encoder_parameter_counts,
+    load_checkpoint,
+    random_encoder,
 )
 
 from .base import ArchInfo, Upstream, UpstreamOutput
@@ -42,20 +46,14 @@ class WordLSTMUpstream(Upstream):
     def __init__(self, *, model: str, checkpoint: str | None = None, language: str | None = None,
                  models_dir: str | None = None, random_init: bool = False, seed: int = 0):
         super().__init__()
-        from harness.smallmodels.models import SmallModelConfig, WordEncoder
-
         if model not in MODELS:
             raise BenchError(f"lstm upstream: unknown small model {model!r}; known: {list(MODELS)}")
         self.model_name = model
         if random_init:
-            torch.manual_seed(seed)
-            config = SmallModelConfig(model=model)
-            self.encoder = WordEncoder(n_mfcc=config.n_mfcc, hidden_size=config.hidden_size).eval()
+            self.encoder, config = random_encoder(model, seed=seed)
             self.checkpoint_path: Path | None = None
             self.checkpoint_info: dict[str, object] = {"random_init": True, "seed": seed}
         else:
-            from harness.smallmodels.train import encoder_from_checkpoint, load_checkpoint
-
             self.checkpoint_path = resolve_checkpoint(model=model, checkpoint=checkpoint, language=language,
                                                       models_dir=models_dir)
             ckpt = load_checkpoint(self.checkpoint_path)
@@ -71,12 +69,9 @@ class WordLSTMUpstream(Upstream):
                  models_dir: str | None = None, random_init: bool = False, seed: int = 0) -> ArchInfo:
         """Parameters from the architecture alone; weights: the trained checkpoint of ``language``,
         or (no language given, as in ``bench info``) the languages it has been trained for."""
-        from harness.smallmodels.models import SmallModelConfig, build_model, parameter_counts
-
         if model not in MODELS:
             raise BenchError(f"lstm upstream: unknown small model {model!r}; known: {list(MODELS)}")
-        with torch.device("meta"):
-            counts = parameter_counts(build_model(SmallModelConfig(model=model)))
+        counts = encoder_parameter_counts(model)
         train = f"bench train-upstream --model {model} --language LANG"
         if random_init:
             present, where, source = None, "", "none (random init)"
@@ -111,8 +106,6 @@ class WordLSTMUpstream(Upstream):
             path = resolve_checkpoint(model=model, checkpoint=checkpoint, language=language, models_dir=models_dir)
         except WeightsMissingError:
             return {"checkpoint": None}
-        from harness.smallmodels.train import file_digest
-
         return {"checkpoint_digest": file_digest(path)}
 
     def forward(self, wavs_BT: torch.Tensor, lengths_B: torch.Tensor) -> UpstreamOutput:
@@ -122,9 +115,8 @@ class WordLSTMUpstream(Upstream):
         if short:
             raise ValueError(f"word segment of {short[0]} samples is shorter than one "
                              f"{self.min_input_samples}-sample MFCC window")
-        frames = mfcc13_frames([wavs_BT[i, :n].detach().float().cpu() for i, n in enumerate(lengths)],
-                               max_frames=self.max_frames)
-        x_BTF, frames_B = pad_to_frames(frames, max_frames=self.max_frames)
+        x_BTF, frames_B = encoder_inputs([wavs_BT[i, :n].detach().float().cpu() for i, n in enumerate(lengths)],
+                                         max_frames=self.max_frames)
         device = next(self.encoder.parameters()).device
         embedding_BH = self.encoder.embed(x_BTF.to(device), frames_B)
         return UpstreamOutput(layers=(embedding_BH.unsqueeze(1),),

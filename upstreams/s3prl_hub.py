@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import hashlib
 import importlib.util
 from collections.abc import Iterator
 from functools import cache
@@ -33,6 +32,7 @@ from typing import Any
 import torch
 
 from harness.errors import BenchError, UnknownNameError, WeightsMissingError
+from harness.identity import text_hash
 from harness.safeload import load_weights
 
 from .base import ArchInfo, Upstream, UpstreamOutput, pad_frames, zero_padding
@@ -99,7 +99,7 @@ def _line_of(func: ast.FunctionDef, url: str) -> int:
 def cache_path(url: str, *, download_dir: str | Path | None = None) -> Path:
     """The file s3prl reads for ``url``: ``<download_dir>/<sha256(url)>.<basename>``."""
     folder = Path(download_dir).expanduser() if download_dir else default_download_dir()
-    return folder / f"{hashlib.sha256(url.encode()).hexdigest()}.{Path(url).name}"
+    return folder / f"{text_hash(url, None)}.{Path(url).name}"
 
 
 def entry_checkpoint(name: str, *, path_or_url: str | None, download_dir: str | None) -> tuple[str | None, Path | None]:

@@ -15,7 +15,6 @@ Contracts:
 from __future__ import annotations
 
 import copy
-import hashlib
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -25,6 +24,7 @@ from typing import Any
 
 from ..data import SPLITS, Dataset, Utterance, audio_info
 from ..errors import AudioError, ConfigError, DataError, Problem, did_you_mean
+from ..identity import text_hash
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg")
 
@@ -197,7 +197,7 @@ def probe(path: Path, item: str, skips: Skips) -> float | None:
 
 def stable_key(text: str, *, salt: str = "") -> str:
     """A hash that orders names deterministically (same names, same order, on every machine)."""
-    return hashlib.sha256(f"{salt}\0{text}".encode()).hexdigest()
+    return text_hash(f"{salt}\0{text}", None)
 
 
 def fold(text: str) -> str:

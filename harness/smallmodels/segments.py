@@ -22,7 +22,6 @@ feature recipe.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ import numpy as np
 
 from ..data import Utterance, load_audio
 from ..errors import AudioError
-from ..tempfiles import temp_sibling
+from ..identity import text_hash
+from ..tempfiles import atomic_file
 
 if TYPE_CHECKING:
     import torch
@@ -205,14 +205,11 @@ class SegmentBank:
     def save(self, path: str | Path) -> None:
         """Write atomically as an ``.npz`` without pickles."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_sibling(path)
-        with open(tmp, "wb") as f:
+        with atomic_file(path, "wb", wrap_errors=False) as f:
             np.savez(f, words=np.array(self.words, dtype=str), utterance_ids=np.array(self.utterance_ids, dtype=str),
                      positions=self.positions, lengths=self.lengths, offsets=self.offsets,
                      frames_flat=self.frames_flat, skipped_keys=np.array(list(self.skipped), dtype=str),
                      skipped_values=np.array(list(self.skipped.values()), dtype=np.int64))
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | Path) -> SegmentBank:
@@ -297,7 +294,7 @@ def alignment_hash(utterances: Iterable[Utterance]) -> str:
 def bank_key(dataset: Dataset, split: str, *, max_frames: int = MAX_FRAMES) -> str:
     recipe = dict(FEATURE_RECIPE, max_frames=max_frames)
     text = f"{dataset.fingerprint}|{alignment_hash(dataset.split(split))}|{split}|{sorted(recipe.items())}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return text_hash(text, 16)
 
 
 _MEMORY: dict[tuple[str, str], SegmentBank] = {}

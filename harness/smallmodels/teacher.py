@@ -21,7 +21,6 @@ Vectors are cached per (teacher, vocabulary) as ``.npz`` files (no pickles).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from functools import cache
@@ -31,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import BenchError, WeightsMissingError
-from ..tempfiles import temp_sibling
+from ..identity import text_hash
+from ..tempfiles import atomic_file
 
 TEACHERS = ("minilm", "bert")
 BERT_ID = "bert-base-uncased"
@@ -101,7 +101,7 @@ def word_vectors(words: Sequence[str], *, teacher: str = "minilm", batch_size: i
 
 
 def vocabulary_hash(words: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(set(words))).encode()).hexdigest()[:16]
+    return text_hash("\n".join(sorted(set(words))), 16)
 
 
 def cached_word_vectors(words: Sequence[str], *, teacher: str = "minilm",
@@ -110,16 +110,13 @@ def cached_word_vectors(words: Sequence[str], *, teacher: str = "minilm",
     vocab = sorted(set(words))
     path = None
     if cache_dir is not None:
-        tag = teacher if teacher in TEACHERS else "dir_" + hashlib.sha256(teacher.encode()).hexdigest()[:12]
+        tag = teacher if teacher in TEACHERS else "dir_" + text_hash(teacher, 12)
         path = Path(cache_dir) / tag / f"{vocabulary_hash(vocab)}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
                 return dict(zip((str(w) for w in z["words"]), z["vectors"], strict=True))
     vectors = word_vectors(vocab, teacher=teacher)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_sibling(path)
-        with open(tmp, "wb") as f:
+        with atomic_file(path, "wb", wrap_errors=False) as f:
             np.savez(f, words=np.array(vocab, dtype=str), vectors=vectors)
-        os.replace(tmp, path)
     return dict(zip(vocab, vectors, strict=True))

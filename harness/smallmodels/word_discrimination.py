@@ -29,9 +29,7 @@ written by the features stage), so the upstream runs once whatever the seeds.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
-import os
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -41,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import AudioError, BenchError
-from ..tempfiles import temp_sibling
+from ..identity import text_hash
+from ..tempfiles import atomic_file, write_text_atomic
 from .segments import (
     MIN_SEGMENT_SAMPLES,
     alignment_hash,
@@ -199,7 +198,7 @@ def triplets_for(dataset: Dataset, split: str, *, cache_dir: str | Path | None, 
     utterances = dataset.split(split)
     options = {"rule": rule, "on_no_match": on_no_match, "cutoff": cutoff, "seed": seed}
     key_text = f"{dataset.fingerprint}|{alignment_hash(utterances)}|{split}|{json.dumps(options, sort_keys=True)}"
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
+    key = text_hash(key_text, 16)
     path = Path(cache_dir) / f"{dataset.language}_{split}_{key}.json" if cache_dir is not None else None
     if path is not None and path.is_file():
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -210,9 +209,7 @@ def triplets_for(dataset: Dataset, split: str, *, cache_dir: str | Path | None, 
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = dict(triplet_set.to_json(), dataset=dataset.name, fingerprint=dataset.fingerprint, split=split)
-        tmp = temp_sibling(path)
-        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(payload, ensure_ascii=False), wrap_errors=False)
     return triplet_set
 
 
@@ -295,11 +292,8 @@ def cached_vectors(path: Path | None, keys: list[tuple[str, int]], compute: Call
                           CacheCorruptWarning, stacklevel=2)
     vectors = compute()
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_sibling(path)
-        with open(tmp, "wb") as f:
+        with atomic_file(path, "wb", wrap_errors=False) as f:
             np.savez(f, keys=names, vectors=vectors)
-        os.replace(tmp, path)
     return vectors
 
 
@@ -499,7 +493,7 @@ class _WordScorer:
         ident = {"upstream": self.identity, "audio": test.fingerprint, "split": opts["split"],
                  "triplets": triplet_set.options, "layer": self.plan.downstream.config.layer,
                  "version": self.VECTORS_VERSION}
-        key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        key = text_hash(json.dumps(ident, sort_keys=True, default=str), 20)
         cache = self.cache_dir / "vectors" / self.plan.card.name / f"{test.language}_{key}.npz"
         out = evaluate_triplets(triplet_set, utterances=test.split(opts["split"]), embed=self.embed, cache=cache)
         layer = self._layer_index()
