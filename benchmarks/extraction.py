@@ -100,9 +100,9 @@ def main() -> None:
     import torch
 
     from harness.config import Workspace
-    from harness.extract import STATS, batch_seconds, ensure_features
+    from harness.features.extract import STATS, batch_seconds, ensure_features
+    from harness.features.upstream import build_upstream
     from harness.synth import load_synth_corpus
-    from harness.upstream import build_upstream
 
     ws = Workspace(ROOT)
     _, prof = ws.profile("embedded")

@@ -57,9 +57,11 @@ def main() -> None:
 
     import torch
 
-    from harness.cell import CellSpec, load_task_dataset, plan_cell, run_cell
     from harness.config import Workspace, parse_overrides
-    from harness.extract import STATS
+    from harness.config.plan import CellSpec, plan_cell
+    from harness.corpora.load import load_task_dataset
+    from harness.features.extract import STATS
+    from harness.run.cell import run_cell
 
     sets = [f"profile.seeds={list(range(args.seeds))}", "profile.analyses.inference_time=false"]
     if args.training == "paper":  # the downstream's own (paper) epochs and stopping rule
@@ -102,7 +104,7 @@ def main() -> None:
         paper_forwards += items["test"]  # IG reads the upstream's features of the test set once more
 
     # ---- time the paper's protocol on a sample of real training batches (upstream in the loop)
-    from harness.upstream import build_upstream
+    from harness.features.upstream import build_upstream
 
     upstream = build_upstream(plan.card, language=args.language, workspace=ws)
     flops_per_audio_s = _flops_per_audio_second(upstream, dataset)
@@ -154,7 +156,7 @@ def _time_protocol_batches(upstream, plan, dataset, *, batches: int) -> tuple[fl
     import torch
 
     from harness.data import load_audio
-    from harness.train import make_head
+    from harness.probe.train import make_head
 
     ds = plan.downstream
     train = dataset.split("train")

@@ -89,9 +89,10 @@ def _prepare_outputs(ws: Any, settings: tuple[str, ...]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .cell import CellSpec, run_cell
+    from .config.plan import CellSpec
     from .device import resolve_device
     from .present import print_cell_result
+    from .run.cell import run_cell
 
     ws = _workspace(args)
     ws.check(profile=args.profile, upstreams=[args.upstream], downstreams=[args.downstream],
@@ -143,7 +144,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .info import render_info, upstream_info
+    from .features.info import render_info, upstream_info
 
     ws = _workspace(args)
     info = upstream_info(ws, args.upstream)
@@ -152,7 +153,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_check_upstream(args: argparse.Namespace) -> int:
-    from .contract import check_upstream_by_name
+    from .features.contract import check_upstream_by_name
 
     ws = _workspace(args)
     report = check_upstream_by_name(args.name, workspace=ws, language=args.language)
@@ -161,9 +162,9 @@ def cmd_check_upstream(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from .cell import load_task_dataset
+    from .corpora.load import load_task_dataset
     from .device import resolve_device
-    from .extract import ensure_features
+    from .features.extract import ensure_features
 
     ws = _workspace(args)
     ws.check(profile=args.profile, upstreams=[args.upstream], languages=[args.language], selection=True)

@@ -82,7 +82,7 @@ def _model_class() -> type:
 
 def load_model(model_file_path: str = "", *, card: str = "mfcc", layer: int = -1) -> Any:
     """HEAR ``load_model``: ``model_file_path`` is a card YAML path or card name; empty = ``card``."""
-    from .upstream import build_upstream
+    from .features.upstream import build_upstream
 
     resolved = resolve_card(model_file_path or card)
     upstream = build_upstream(resolved)

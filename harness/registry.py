@@ -34,8 +34,8 @@ BUILTIN_ADAPTERS: dict[str, str] = {
 }
 
 BUILTIN_HEADS: dict[str, str] = {
-    "linear": "harness.heads:LinearHead",
-    "bilstm": "harness.heads:BiLSTMHead",
+    "linear": "harness.probe.heads:LinearHead",
+    "bilstm": "harness.probe.heads:BiLSTMHead",
 }
 
 BUILTIN_CORPORA: dict[str, str] = {

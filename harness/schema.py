@@ -164,7 +164,7 @@ class Downstream(Strict):
     # z-score each feature dimension with the training split's statistics before the head
     # (the probe then sees MFCC energies and transformer dimensions on one scale).
     standardize: bool = True
-    layer: Literal["sweep", "last"] | int = "sweep"
+    layer: Literal["sweep", "last", "weighted_sum", "mean"] | int = "sweep"  # weighted_sum, mean: not run yet
     layer_from: str | None = None  # use the layer chosen by this other downstream (same upstream, language)
     sweep: SweepSpec = Field(default_factory=SweepSpec)
     head_args: dict[str, Any] = Field(default_factory=dict)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from harness.data import Dataset
-from harness.train import FeatureSet, concat_sequences
+from harness.probe.train import FeatureSet, concat_sequences
 from tests.audio_fixtures import make_dataset
 from upstreams.base import Upstream, UpstreamOutput
 from upstreams.mfcc import MFCCUpstream

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from harness.analysis.capacity import (
+from harness.config import Workspace, parse_overrides
+from harness.config.plan import CellSpec, plan_cell
+from harness.data import Dataset
+from harness.metrics import classification_metrics
+from harness.probe.heads import BiLSTMHead, LinearHead
+from harness.probe.train import make_head, predict, set_seed, train_head
+from harness.run.context import CellContext
+from harness.run.steps.capacity import (
     capacity_step,
     integrated_gradients,
     item_chunks,
@@ -17,12 +24,6 @@ from harness.analysis.capacity import (
     relative_change_pct,
     top_k,
 )
-from harness.cell import CellContext, CellSpec, plan_cell
-from harness.config import Workspace, parse_overrides
-from harness.data import Dataset
-from harness.heads import BiLSTMHead, LinearHead
-from harness.metrics import classification_metrics
-from harness.train import make_head, predict, set_seed, train_head
 from tests.analysis_fixtures import (  # noqa: F401
     one_torch_thread,
     planted_frames,
@@ -40,7 +41,7 @@ def _context(ws: Workspace, downstream: str, splits: dict, classes: tuple[str, .
     train_head(head, train=splits["train"], dev=splits["dev"], training=ds.training, seed=0)
     pred, _ = predict(head, splits["test"])
     metrics = classification_metrics(splits["test"].y, pred, num_classes=len(classes))
-    return CellContext(workspace=ws, plan=plan, dataset=Dataset("hand-made", "en", tmp, ()), store=None, layer=0,
+    return CellContext(snap=ws.snapshot, plan=plan, dataset=Dataset("hand-made", "en", tmp, ()), store=None, layer=0,
                        splits=splits, classes=classes, head=head, metrics=metrics, device="cpu", progress=False)
 
 

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from harness import cell
-from harness.cell import CellSpec, run_cell
 from harness.config import Workspace
-from harness.extract import STATS
+from harness.config.plan import CellSpec
+from harness.features.extract import STATS
+from harness.run import inputs as cell_inputs
+from harness.run.cell import run_cell
 from tests.analysis_fixtures import emotion_dataset, one_torch_thread  # noqa: F401
 
 
 @pytest.fixture
 def ws(workspace_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     ds = emotion_dataset(tmp_path / "audio", n=16)
-    monkeypatch.setattr(cell, "load_task_dataset", lambda *a, **k: ds)
+    monkeypatch.setattr(cell_inputs, "load_task_dataset", lambda *a, **k: ds)
     return Workspace(workspace_dir)
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import cell
-from harness.analysis.discrimination import make_triplets, triplet_correct
-from harness.cell import CellSpec, plan_cell, run_cell
 from harness.config import Workspace
-from harness.extract import STATS, ensure_features
+from harness.config.plan import CellSpec, plan_cell
+from harness.features.extract import STATS, ensure_features
+from harness.run import inputs as cell_inputs
+from harness.run.cell import execute, run_cell
+from harness.run.steps.discrimination import make_triplets, triplet_correct
 from tests.analysis_fixtures import (  # noqa: F401
     ProjectedMFCC,
     emotion_dataset,
@@ -55,7 +56,7 @@ def emo_ws(workspace_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     """The smoke profile on a 16-utterance espeak dataset with emotion labels (the synthetic
     corpus is another module's job; cells load this dataset instead)."""
     ds = emotion_dataset(tmp_path / "audio", n=16)
-    monkeypatch.setattr(cell, "load_task_dataset", lambda *a, **k: ds)
+    monkeypatch.setattr(cell_inputs, "load_task_dataset", lambda *a, **k: ds)
     return Workspace(workspace_dir), ds
 
 
@@ -82,7 +83,7 @@ def test_layer_from_reuses_the_emotion_sweep_without_upstream(emo_ws, workspace_
     ensure_features(workspace=ws, card=ws.card("tiny3"), dataset=ds, language="en", upstream=up, progress=False)
     calls, passes = up.forward_calls, STATS["passes"]
     plan = plan_cell(ws, CellSpec("smoke", "tiny3", "emotion_discrimination", "en", 0))
-    res = cell.execute(ws, plan, device="cpu", progress=False)
+    res = execute(ws.snapshot, plan, device="cpu", progress=False)
     assert res["layer"]["layer_from"] == "emotion" and res["layer"]["chosen"] in res["layer"]["candidates"]
     assert (ws.path("results") / "smoke" / "sweeps" / "tiny3" / "emotion" / "en.json").is_file()
     assert up.forward_calls == calls and STATS["passes"] == passes

@@ -7,12 +7,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import cell
-from harness.analysis.sweep import candidate_layers, choose_layer, run_sweep, sweep_path
-from harness.cell import CellSpec, feature_sets_for, plan_cell, task_splits
 from harness.config import Workspace, parse_overrides
-from harness.extract import STATS, ensure_features
+from harness.config.plan import CellSpec, plan_cell
+from harness.corpora.load import task_splits
+from harness.features.extract import STATS, ensure_features
+from harness.probe.layers import candidate_layers
+from harness.probe.sets import feature_sets_for
 from harness.results import read_json
+from harness.run import inputs as cell_inputs
+from harness.run.steps.sweep import choose_layer, run_sweep, sweep_path
 from tests.analysis_fixtures import (  # noqa: F401
     ProjectedMFCC,
     emotion_dataset,
@@ -48,13 +51,13 @@ def test_sweep_picks_the_layer_with_the_planted_signal(workspace_dir: Path) -> N
         return {"train": planted_pooled(120, dim=8, informative=[2], seed=10 + layer, shift=shift),
                 "dev": planted_pooled(80, dim=8, informative=[2], seed=50 + layer, shift=shift)}, []
 
-    res = run_sweep(ws=ws, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
+    res = run_sweep(snap=ws.snapshot, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
                     language="en", progress=False)
     assert res["chosen"] == 5 and res["candidates"] == list(range(9)) and res["subset_size"] == 60
     assert res["curve"]["5"] == max(res["curve"].values()) and res["curve"]["5"] > 80
     assert sweep_path(ws, plan, "en").is_file() and Path(res["plot"]).is_file()
     calls.clear()
-    again = choose_layer(ws=ws, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
+    again = choose_layer(snap=ws.snapshot, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
                          device="cpu", progress=False)
     assert again == res and calls == []  # every seed of the cell reuses the saved curve
 
@@ -65,7 +68,7 @@ def test_fixed_last_and_single_layer_rules(workspace_dir: Path) -> None:
                                   ("downstream.layer=sweep", 1, 0)):
         ws = Workspace(workspace_dir, parse_overrides([override]))
         plan = plan_cell(ws, CellSpec("smoke", "mfcc", "probe_linear", "en", 0))
-        res = choose_layer(ws=ws, plan=plan, store=_fake_store(n), sets_for=None, classes=("a", "b"),
+        res = choose_layer(snap=ws.snapshot, plan=plan, store=_fake_store(n), sets_for=None, classes=("a", "b"),
                            device="cpu", progress=False)
         assert res["chosen"] == expected
 
@@ -77,7 +80,7 @@ def tiny3(workspace_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     write_tiny3_card(workspace_dir)
     ws = Workspace(workspace_dir)
     ds = emotion_dataset(tmp_path / "audio", n=8)
-    monkeypatch.setattr(cell, "load_task_dataset", lambda *a, **k: ds)
+    monkeypatch.setattr(cell_inputs, "load_task_dataset", lambda *a, **k: ds)
     up = ProjectedMFCC()
     store = ensure_features(workspace=ws, card=ws.card("tiny3"), dataset=ds, language="en", upstream=up,
                             progress=False)
@@ -90,7 +93,7 @@ def test_whole_sweep_reads_the_cache_only(tiny3) -> None:
     calls, passes = up.forward_calls, STATS["passes"]
     plan = plan_cell(ws, CellSpec("smoke", "tiny3", "probe_linear", "en", 0))
     splits = task_splits(ds, task=plan.task, source=plan.source)
-    res = run_sweep(ws=ws, plan=plan, store=store, sets_for=feature_sets_for(store, splits, plan),
+    res = run_sweep(snap=ws.snapshot, plan=plan, store=store, sets_for=feature_sets_for(store, splits, plan),
                     classes=splits["train"].classes, language="en", progress=False)
     assert res["candidates"] == [0, 1, 2] and set(res["curve"]) == {"0", "1", "2"}
     assert up.forward_calls == calls and STATS["passes"] == passes
@@ -102,7 +105,7 @@ def test_english_layer_rule_for_a_model_without_variant(tiny3) -> None:
     calls, passes = up.forward_calls, STATS["passes"]
     fi_plan = plan_cell(ws, CellSpec("smoke", "tiny3", "probe_linear", "fi", 0))
     assert fi_plan.language_fallback
-    res = choose_layer(ws=ws, plan=fi_plan, store=store, sets_for=None, classes=("female", "male"),
+    res = choose_layer(snap=ws.snapshot, plan=fi_plan, store=store, sets_for=None, classes=("female", "male"),
                        device="cpu", progress=False)
     en_file = ws.path("results") / "smoke" / "sweeps" / "tiny3" / "probe_linear" / "en.json"
     assert res["from_language"] == "en" and "English task" in res["rule"]

@@ -6,17 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.timing import (
+from harness.config import Workspace, parse_overrides
+from harness.config.plan import CellSpec, plan_cell
+from harness.corpora.load import task_splits
+from harness.features.extract import ensure_features
+from harness.probe.sets import feature_sets_for
+from harness.probe.train import make_head
+from harness.run.context import CellContext
+from harness.run.steps.timing import (
     PipelineSpec,
     head_input,
     inference_time_step,
     pick_subsets,
     summarise,
 )
-from harness.cell import CellContext, CellSpec, feature_sets_for, plan_cell, task_splits
-from harness.config import Workspace, parse_overrides
-from harness.extract import ensure_features
-from harness.train import make_head
 from tests.analysis_fixtures import emotion_dataset, one_torch_thread  # noqa: F401
 
 
@@ -33,7 +36,7 @@ def ctx(workspace_dir: Path, tmp_path: Path) -> CellContext:
     ds_cfg = plan.downstream
     head = make_head(ds_cfg.head, head_args=ds_cfg.head_args, input_size=fsets["train"].dim,
                      num_classes=len(splits["train"].classes))
-    return CellContext(workspace=ws, plan=plan, dataset=ds, store=store, layer=0, splits=fsets,
+    return CellContext(snap=ws.snapshot, plan=plan, dataset=ds, store=store, layer=0, splits=fsets,
                        classes=splits["train"].classes, head=head, metrics={}, device="cpu", progress=False)
 
 
@@ -81,7 +84,7 @@ def test_head_input_shapes() -> None:
 def test_word_segments_run_as_one_batch(ctx: CellContext) -> None:
     import soundfile as sf
 
-    from harness.analysis.timing import _input_batches
+    from harness.run.steps.timing import _input_batches
     from upstreams.mfcc import MFCCUpstream
 
     utt = ctx.dataset.utterances[0]

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from harness.cache import CacheCorruptWarning, FeatureRecipe, FeatureStore
 from harness.config import Workspace
-from harness.extract import STATS, ensure_features
-from harness.upstream import build_upstream
+from harness.features.cache import CacheCorruptWarning, FeatureRecipe, FeatureStore
+from harness.features.extract import STATS, ensure_features
+from harness.features.upstream import build_upstream
 from tests.audio_fixtures import make_dataset
 
 
@@ -131,7 +131,7 @@ def test_recipe_key_changes_entry(tiny) -> None:
 
 
 def test_cpu_runs_one_utterance_per_forward_and_a_gpu_batches() -> None:
-    from harness.extract import GPU_BATCH_S, batch_seconds
+    from harness.features.extract import GPU_BATCH_S, batch_seconds
 
     assert batch_seconds(None, "cpu") == 0.0
     assert batch_seconds(None, "cuda") == GPU_BATCH_S and batch_seconds(None, "cuda:1") == GPU_BATCH_S

@@ -10,10 +10,10 @@ import pytest
 import torch
 import torchaudio
 
-from harness.contract import check_upstream, check_upstream_by_name, contract_clips
+from harness.features.contract import check_upstream, check_upstream_by_name, contract_clips
+from harness.features.upstream import build_upstream
 from harness.schema import CardTest
 from harness.testing import contract_card, contract_route, repo_workspace, write_tiny_hf
-from harness.upstream import build_upstream
 from upstreams.base import Upstream, UpstreamOutput
 from upstreams.hf import HFUpstream
 from upstreams.mfcc import MFCCUpstream
@@ -201,7 +201,7 @@ def test_card_passes_contract(name, workspace, tmp_path):
 @pytest.mark.parametrize("name", CARD_NAMES)
 def test_card_with_real_weights_passes_contract(name, workspace):
     """Where the real weights are on this machine (HF cache, s3prl cache): the real model, and its card's `arch`."""
-    from harness.info import upstream_info
+    from harness.features.info import upstream_info
     from upstreams.hf import arch_mismatches, locate_weights
 
     if upstream_info(workspace, name)["weights"]["present"] is not True:

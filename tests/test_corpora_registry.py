@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.corpora import ADAPTER_MODULES, option_problems
+from harness.config.validate import option_problems
+from harness.corpora import ADAPTER_MODULES
 from harness.errors import DataError
 from harness.registry import CORPORA
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.heads import BiLSTMHead, LinearHead
 from harness.metrics import bootstrap_ci, classification_metrics
+from harness.probe.heads import BiLSTMHead, LinearHead
+from harness.probe.train import FeatureSet, concat_sequences, predict, train_head
 from harness.schema import Training
-from harness.train import FeatureSet, concat_sequences, predict, train_head
 
 
 def _pooled(n: int, d: int, seed: int) -> FeatureSet:

@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.cache import CacheCorruptWarning
-from harness.cell import CellSpec, plan_cell, run_cell
 from harness.cli import main
 from harness.config import Workspace, parse_overrides
-from harness.extract import STATS
+from harness.config.plan import CellSpec, plan_cell
+from harness.features.cache import CacheCorruptWarning
+from harness.features.extract import STATS
 from harness.matrix import dry_run, result_of, run_matrix
+from harness.run.cell import run_cell
 from tests.analysis_fixtures import one_torch_thread  # noqa: F401
 from tests.matrix_fixtures import (
     add_profile,

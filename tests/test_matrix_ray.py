@@ -28,12 +28,12 @@ from typing import Any
 
 import pytest
 
-from harness.cell import CellSpec
 from harness.cli import main
+from harness.config.plan import CellSpec
 from harness.errors import BenchError
-from harness.extract import STATS
+from harness.features.extract import STATS
 from harness.matrix import extract_for_cell, result_of, run_matrix
-from harness.ray_executor import RayExecutor
+from harness.matrix.ray import RayExecutor
 from tests.analysis_fixtures import one_torch_thread  # noqa: F401
 from tests.matrix_fixtures import REPO, add_profile, seed_corpus, tiny_hear_card, workspace
 

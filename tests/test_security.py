@@ -149,7 +149,7 @@ def _workspace(root: Path, *overrides: str) -> Workspace:
 
 def test_small_model_checkpoint_via_set_is_refused(evil: tuple[Path, Path], workspace_dir: Path) -> None:
     """``--set upstream.args.checkpoint=evil.pt`` on the siamese card: refused, code not run."""
-    from harness.upstream import build_upstream
+    from harness.features.upstream import build_upstream
 
     path, marker = evil
     ws = _workspace(workspace_dir, f"upstream.args.checkpoint={path}")
@@ -160,7 +160,7 @@ def test_small_model_checkpoint_via_set_is_refused(evil: tuple[Path, Path], work
 
 def test_small_model_checkpoint_in_a_user_card_is_refused(evil: tuple[Path, Path], workspace_dir: Path) -> None:
     """A contributed card (in the user cards folder) pointing at the file: refused, code not run."""
-    from harness.upstream import build_upstream
+    from harness.features.upstream import build_upstream
 
     path, marker = evil
     cards = workspace_dir / ".bench" / "cards"
@@ -189,7 +189,7 @@ def test_s3prl_local_checkpoint_is_refused(evil: tuple[Path, Path], workspace_di
     """The ``wavlm_local`` card with the file as ``path_or_url``: the adapter loads it with
     weights_only=True before s3prl sees it and refuses it, even when the environment asks torch
     for unsafe loads; the environment is restored afterwards."""
-    from harness.upstream import build_upstream
+    from harness.features.upstream import build_upstream
 
     path, marker = evil
     if force_unsafe:
@@ -214,8 +214,8 @@ def test_s3prl_own_loader_would_run_the_payload(evil: tuple[Path, Path]) -> None
 def test_hf_pytorch_model_bin_is_refused(evil: tuple[Path, Path], workspace_dir: Path, tmp_path: Path) -> None:
     """A Hugging Face folder whose ``pytorch_model.bin`` is the payload: transformers loads .bin
     files with weights_only=True; the adapter reports the refusal as such, and no code runs."""
+    from harness.features.upstream import build_upstream
     from harness.testing import write_tiny_hf
-    from harness.upstream import build_upstream
 
     path, marker = evil
     folder = write_tiny_hf(tmp_path / "hf", family="wav2vec2")

@@ -11,6 +11,7 @@ import torch
 
 from harness.config import Workspace
 from harness.errors import BenchError, WeightsMissingError
+from harness.features.upstream import build_upstream
 from harness.schema import SmallModelSpec
 from harness.smallmodels import MODELS
 from harness.smallmodels.checkpoint import card_path, checkpoint_path, load_checkpoint
@@ -26,7 +27,6 @@ from harness.smallmodels.train import (
     torch_threads,
     train_small_model,
 )
-from harness.upstream import build_upstream
 from upstreams.lstm import WordLSTMUpstream
 
 VOCAB = ["cat", "hat", "bat", "dog", "door", "floor", "sun", "apple", "table", "paper", "water", "window"]

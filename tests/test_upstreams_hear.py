@@ -9,10 +9,10 @@ import torch
 
 import harness.hear as hear
 from harness.config import ResolvedCard
-from harness.contract import check_upstream
 from harness.errors import BenchError
+from harness.features.contract import check_upstream
+from harness.features.upstream import build_upstream
 from harness.schema import Card, CardTest
-from harness.upstream import build_upstream
 from upstreams.hear import HEARUpstream
 from upstreams.mfcc import MFCCUpstream
 

@@ -13,11 +13,11 @@ import torch
 import transformers as T
 
 from harness.config import ResolvedCard
-from harness.contract import check_upstream
 from harness.errors import WeightsMissingError
+from harness.features.contract import check_upstream
+from harness.features.upstream import build_upstream, count_parameters
 from harness.schema import Card, CardTest
 from harness.testing import repo_workspace, shrink_arch, write_tiny_hf, write_tiny_whisper
-from harness.upstream import build_upstream, count_parameters
 from upstreams.hf import HFUpstream, WhisperEncoderUpstream, normalize_utterances
 
 

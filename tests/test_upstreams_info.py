@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.info import render_info, upstream_info
+from harness.features.info import render_info, upstream_info
 from harness.testing import repo_workspace
 
 # Exact counts of the module each adapter runs, from the cards' `arch` on the meta device.

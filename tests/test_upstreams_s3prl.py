@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from harness.config import Workspace, parse_overrides
-from harness.contract import check_upstream
 from harness.errors import BenchError, UnknownNameError, WeightsMissingError
+from harness.features.contract import check_upstream
+from harness.features.upstream import build_upstream
 from harness.schema import CardTest
 from harness.testing import repo_workspace, write_tiny_s3prl
-from harness.upstream import build_upstream
 from upstreams.s3prl_hub import S3PRLHubUpstream, cache_path, hub_index, offline_downloads
 
 WAVLM_LARGE_URL = "https://huggingface.co/s3prl/converted_ckpts/resolve/main/wavlm_large.pt"

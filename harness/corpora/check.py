@@ -136,9 +136,9 @@ def check_named_corpus(ws: Any, name: str, *, language: str | None = None,
     The classes each task expects of this corpus are taken from the task YAMLs, so labels
     outside a task's set are reported.
     """
-    from ..cell import load_task_dataset
     from ..errors import UnknownNameError
     from ..schema import TaskSource
+    from .load import load_task_dataset
 
     _, prof = ws.profile(profile)
     corpora = ws.benchmark.corpora

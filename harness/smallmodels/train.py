@@ -442,7 +442,7 @@ def training_corpus(workspace: Workspace, *, profile: str | None, language: str)
     """The corpus the small models of ``language`` train on in ``profile``: the word-discrimination
     task's corpus (LibriSpeech / Lahjoita Puhetta / Common Voice in the paper, the synthetic corpus
     in the embedded profiles)."""
-    from ..cell import load_task_dataset
+    from ..corpora.load import load_task_dataset
 
     _, prof = workspace.profile(profile)
     for task_name in ("word_discrimination", "gender"):

@@ -16,18 +16,15 @@ import numpy as np
 
 from ..errors import BenchError
 from ..tempfiles import save_figure
-from . import DISPLAY_NAMES, MODELS
 from .word_discrimination import (
     EmbedFn,
     Occurrence,
     occurrences_of,
     segments_for,
-    upstream_embedder,
 )
 
 if TYPE_CHECKING:
-    from ..config import Workspace
-    from ..data import Dataset, Utterance
+    from ..data import Utterance
 
 
 def frequent_word_occurrences(utterances: Sequence[Utterance], *, top_n: int = 10,
@@ -133,23 +130,3 @@ def plot_word_umap(*, embedders: dict[str, EmbedFn], utterances: Sequence[Uttera
     out = plot_panels(panels, path=path, title=title)
     return {"path": str(out), "points": len(panels[0][2]) if panels else 0,
             "words": sorted(set(panels[0][2])) if panels else [], "panels": [p[0] for p in panels]}
-
-
-def plot_small_models_umap(*, workspace: Workspace, language: str, models: Sequence[str] = MODELS,
-                           dataset: Dataset | None = None, split: str = "test", top_n: int = 10,
-                           max_per_word: int = 40, random_state: int = 0, path: str | Path | None = None) -> dict[str, Any]:
-    """Figures 1-3: the trained small models of ``language`` on its ``split``; PNG in ``<models>/umap/``."""
-    from upstreams.lstm import WordLSTMUpstream
-
-    if dataset is None:
-        from .train import load_training_dataset
-
-        dataset = load_training_dataset(workspace, language)
-    embedders = {}
-    for m in models:
-        upstream = WordLSTMUpstream(model=m, language=language, models_dir=str(workspace.path("models"))).eval()
-        embedders[f"{DISPLAY_NAMES[m]}"] = upstream_embedder(upstream)
-    target = Path(path) if path is not None else workspace.path("models") / "umap" / f"umap_{language}_{split}.png"
-    return plot_word_umap(embedders=embedders, utterances=dataset.split(split), path=target,
-                          title=f"{top_n} most frequent words, {dataset.name} {split} ({language})",
-                          top_n=top_n, max_per_word=max_per_word, random_state=random_state)

@@ -21,9 +21,8 @@ from any callable ``embed(list of 16 kHz word segments) -> [N, D]``: a small mod
 (word-level ones return one vector per segment; frame-level ones are mean-pooled over the word's
 frames, an extension of the paper). Word segments are cut from the audio directly (they are
 another audio set than the utterances of the feature cache). Triplets are built once per (corpus
-split, options) and cached as JSON next to the models; in the matrix, the word vectors of a
-(card, language, triplet set, layer) are cached too (``cache/word_discrimination/vectors``,
-written by the features stage), so the upstream runs once whatever the seeds.
+split, options) and cached as JSON next to the models. The matrix cell that scores a card on
+them is :mod:`harness.run.steps.words`.
 """
 
 from __future__ import annotations
@@ -286,7 +285,7 @@ def cached_vectors(path: Path | None, keys: list[tuple[str, int]], compute: Call
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             import warnings
 
-            from ..cache import CacheCorruptWarning
+            from ..features.cache import CacheCorruptWarning
 
             warnings.warn(f"word vectors {path} are unreadable ({type(e).__name__}: {e}); recomputed",
                           CacheCorruptWarning, stacklevel=2)
@@ -365,7 +364,7 @@ def evaluate_card_word_discrimination(*, workspace: Workspace, card: str, langua
     The paper scores only the small models on words; for pretrained frame-level models this is an
     extension. ``layer`` indexes the upstream's layers (default: the last).
     """
-    from ..upstream import build_upstream
+    from ..features.upstream import build_upstream
 
     if dataset is None:
         from .train import load_training_dataset
@@ -377,143 +376,3 @@ def evaluate_card_word_discrimination(*, workspace: Workspace, card: str, langua
     result = evaluate_triplets(triplet_set, utterances=dataset.split(split),
                                embed=upstream_embedder(module, layer=layer, batch_size=batch_size))
     return {"card": card, "language": language, "layer": layer, "dataset": dataset.name, "split": split, **result}
-
-
-# --------------------------------------------------------------------------- the matrix cell
-WORD_OPTIONS = {"split": "test", "rule": "difflib", "on_no_match": "replace", "cutoff": 0.6,
-                "mismatched": {}, "umap": True, "umap_top_n": 10}
-
-
-def run_word_discrimination_cell(*, ws: Workspace, plan: Any, dataset: Dataset, device: str,
-                                 progress: bool) -> dict[str, Any]:
-    """Table V for one cell: the upstream of ``plan`` (trained on the cell's language for the
-    small models) on the triplets of its own language (matched) and, when the downstream's
-    ``options.mismatched`` maps the language to another one, on that language's triplets
-    (mismatched). Word segments are embedded directly (they are a different audio set from the
-    utterances of the feature cache); frame-level upstreams are mean-pooled over each word. The
-    word vectors are cached (:func:`prefetch_word_vectors` fills the cache in the matrix's
-    features stage), so the upstream is built only on a cache miss.
-    Also writes the UMAP figure of the most frequent words (paper Figures 1-3), for the
-    profile's first seed (the figure does not depend on the seed).
-    """
-    import time
-
-    t0 = time.perf_counter()
-    scorer = _WordScorer(ws, plan, device=device)
-    matched = scorer.score(dataset, plan.spec.language)
-    section: dict[str, Any] = {"matched": matched}
-    other = scorer.mismatched_dataset()
-    if other is not None:
-        section["mismatched"] = scorer.score(other[1], other[0])
-    opts = scorer.opts
-    result: dict[str, Any] = {
-        "metrics": {"accuracy": matched["accuracy"], "n": matched["n_triplets"]},
-        "predictions": {"correct": matched["correct"]},
-        "word_discrimination": section,
-        "layer": {"chosen": matched["layer"], "rule": plan.downstream.config.layer},
-        "analyses": {},
-    }
-    first_seed = plan.spec.seed == plan.profile.seeds[0]
-    if opts["umap"] and plan.profile.analyses.umap and plan.granularity == "word" and first_seed:  # Figures 1-3
-        from .umap_plot import plot_word_umap
-
-        lang = plan.spec.language
-        path = ws.path("results") / plan.spec.profile / "umap" / f"umap_{plan.spec.upstream}_{lang}.png"
-        try:
-            result["analyses"]["umap"] = plot_word_umap(
-                embedders={plan.listed_card.display: scorer.embed}, utterances=dataset.split(opts["split"]),
-                path=path, title=f"{plan.listed_card.display}: {opts['umap_top_n']} most frequent words ({dataset.name})",
-                top_n=int(opts["umap_top_n"]))
-        except Exception as e:  # noqa: BLE001 - a figure never fails the cell
-            result["analyses"]["umap"] = {"error": f"{type(e).__name__}: {e}"}
-    result["features"] = {"word_vectors": "computed in this cell" if scorer.built else "read from the cache",
-                          "cache": str(scorer.cache_dir / "vectors" / plan.card.name)}
-    result["timings"] = {"word_discrimination_s": time.perf_counter() - t0}
-    return result
-
-
-def prefetch_word_vectors(*, ws: Workspace, plan: Any, dataset: Dataset, device: str) -> dict[str, Any]:
-    """The matrix's features stage for a word-discrimination cell: the word vectors of its
-    matched (and mismatched) triplets computed and cached, nothing else written."""
-    scorer = _WordScorer(ws, plan, device=device)
-    scorer.score(dataset, plan.spec.language)
-    other = scorer.mismatched_dataset()
-    if other is not None:
-        scorer.score(other[1], other[0])
-    return {"upstream_built": scorer.built}
-
-
-class _WordScorer:
-    """Scores a cell's upstream on triplet sets; the upstream is built on the first cache miss."""
-
-    VECTORS_VERSION = 1
-
-    def __init__(self, ws: Workspace, plan: Any, *, device: str):
-        from ..extract import upstream_identity
-
-        unknown = set(plan.downstream.config.options) - set(WORD_OPTIONS)
-        if unknown:
-            raise BenchError(f"downstream {plan.spec.downstream!r}: unknown options {sorted(unknown)}; "
-                             f"known: {sorted(WORD_OPTIONS)}")
-        self.ws, self.plan, self.device = ws, plan, device
-        self.opts = {**WORD_OPTIONS, **plan.downstream.config.options}
-        self.identity = upstream_identity(ws, plan.card, language=plan.spec.language)
-        self.cache_dir = ws.path("cache") / "word_discrimination"
-        self._embed: EmbedFn | None = None
-        self._num_layers: int | None = None
-        self.built = False
-
-    def embed(self, segments: list[np.ndarray]) -> np.ndarray:
-        if self._embed is None:
-            from ..upstream import build_upstream
-
-            module = build_upstream(self.plan.card, language=self.plan.spec.language, workspace=self.ws,
-                                    device=self.device)
-            self._num_layers = int(module.num_layers)
-            self._embed = upstream_embedder(module, layer=_word_layer(self.plan, num_layers=self._num_layers))
-            self.built = True
-        return self._embed(segments)
-
-    def mismatched_dataset(self) -> tuple[str, Dataset] | None:
-        from ..cell import load_task_dataset
-
-        plan = self.plan
-        other = (self.opts["mismatched"] or {}).get(plan.spec.language)
-        if not other or other not in plan.profile.languages:
-            return None
-        source = plan.task.sources.get(plan.profile.data, {}).get(other)
-        if source is None:
-            return None
-        return other, load_task_dataset(self.ws, plan.profile, source, other)
-
-    def score(self, test: Dataset, test_language: str) -> dict[str, Any]:
-        opts = self.opts
-        triplet_set = triplets_for(test, opts["split"], cache_dir=self.cache_dir, rule=opts["rule"],
-                                   on_no_match=opts["on_no_match"], cutoff=float(opts["cutoff"]), seed=0)
-        ident = {"upstream": self.identity, "audio": test.fingerprint, "split": opts["split"],
-                 "triplets": triplet_set.options, "layer": self.plan.downstream.config.layer,
-                 "version": self.VECTORS_VERSION}
-        key = text_hash(json.dumps(ident, sort_keys=True, default=str), 20)
-        cache = self.cache_dir / "vectors" / self.plan.card.name / f"{test.language}_{key}.npz"
-        out = evaluate_triplets(triplet_set, utterances=test.split(opts["split"]), embed=self.embed, cache=cache)
-        layer = self._layer_index()
-        return {**out, "test_language": test_language, "corpus": test.name, "layer": layer}
-
-    def _layer_index(self) -> int:
-        """The layer read, as an index (``last`` resolved with the upstream's number of layers)."""
-        layer = self.plan.downstream.config.layer
-        if isinstance(layer, int) and layer >= 0:
-            return layer
-        if self._num_layers is None:
-            from ..info import card_arch
-
-            self._num_layers = int(card_arch(self.ws, self.plan.card, language=self.plan.spec.language)["num_layers"]
-                                   or 1)
-        return _word_layer(self.plan, num_layers=self._num_layers) % self._num_layers
-
-
-def _word_layer(plan: Any, *, num_layers: int) -> int:
-    layer = plan.downstream.config.layer
-    if layer == "last" or layer == "sweep":
-        return num_layers - 1
-    return int(layer)

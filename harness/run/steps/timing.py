@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from ..cell import CellContext
-    from ..data import Utterance
+    from ...data import Utterance
+    from ..context import CellContext
 
 SHORT_MAX_S = 3.0
 LONG_MIN_S = 15.0
@@ -59,15 +59,15 @@ class PipelineSpec:
 
 def inference_time_step(ctx: CellContext) -> dict[str, Any]:
     """Table IX for the cell's upstream (see module doc); runs the upstream again, on purpose."""
-    from ..cache import FeatureRecipe
-    from ..upstream import build_upstream, count_parameters
+    from ...features.cache import FeatureRecipe
+    from ...features.upstream import build_upstream, count_parameters
 
     t0 = time.perf_counter()
     if ctx.head is None:
         raise ValueError(f"inference time of {ctx.plan.spec.label}: needs the trained head")
     analyses = ctx.plan.profile.analyses
     cfg = ctx.plan.downstream.config
-    module = build_upstream(ctx.plan.card, language=ctx.plan.spec.language, workspace=ctx.workspace,
+    module = build_upstream(ctx.plan.card, language=ctx.plan.spec.language, workspace=ctx.snap,
                             device=ctx.device)
     head = copy.deepcopy(ctx.head).to(ctx.device).eval()
     spec = PipelineSpec(layer=ctx.layer, granularity=str(getattr(module, "granularity", "frame")),
@@ -124,7 +124,7 @@ def _one(module: Any, head: nn.Module, utt: Utterance, *, spec: PipelineSpec, de
          max_chunk_s: float, sync: Callable[[], None]) -> dict[str, Any]:
     import torch
 
-    from ..data import load_audio
+    from ...data import load_audio
 
     sr = int(module.sample_rate)
     with torch.inference_mode():
@@ -150,7 +150,7 @@ def _input_batches(module: Any, utt: Utterance, wav: np.ndarray, *, granularity:
     frame-level audio as chunks of at most ``max_chunk_s``, one per batch."""
     import torch
 
-    from ..extract import _rows_for
+    from ...features.extract import _rows_for
 
     sr = int(module.sample_rate)
     rows = _rows_for(0, utt, len(wav), granularity=granularity, sample_rate=sr,

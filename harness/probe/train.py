@@ -12,16 +12,21 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .faults import maybe_crash
-from .progress import make_progress
-from .registry import HEADS
-from .schema import Training
+from ..errors import BenchError
+from ..faults import maybe_crash
+from ..progress import make_progress
+from ..registry import HEADS
+from ..schema import Training
+
+if TYPE_CHECKING:
+    from ..config.plan import CellPlan
+    from ..features.cache import FeatureStore
 
 
 @dataclass
@@ -251,3 +256,14 @@ def accuracy_of(head: nn.Module, data: FeatureSet, *, batch_size: int) -> float:
     """micro-F1 (= accuracy for single-label classification), in percent."""
     pred, _ = predict(head, data, batch_size=batch_size)
     return 100.0 * float(np.mean(pred == data.y))
+
+
+def head_for(plan: CellPlan, store: FeatureStore | None, *, input_size: int, num_classes: int) -> nn.Module:
+    """A fresh head of the cell's downstream (the cell, the sweep and the 10% retraining all use
+    this); frame-level heads get the cache's frame rate."""
+    ds = plan.downstream
+    if ds.head is None:
+        raise BenchError(f"downstream {plan.spec.downstream!r} declares no head")
+    rate = getattr(store.meta, "frame_rate_hz", None) if plan.granularity == "frame" and store is not None else None
+    return make_head(ds.head, head_args=ds.head_args, input_size=input_size, num_classes=num_classes,
+                     input_frame_rate_hz=rate)

@@ -14,7 +14,7 @@ negative) (a tie counts as a miss), in percent. The paper's code has no triplet 
 
 Features: the mean over the whole utterance of the layer chosen for emotion ID (``layer_from``
 in the downstream YAML names the downstream whose layer is reused, read through
-:func:`harness.analysis.sweep.choose_layer` with that downstream's plan, so the emotion cell
+:func:`harness.run.steps.sweep.choose_layer` with that downstream's plan, so the emotion cell
 and this one share one sweep file). For word-level upstreams the pooled vector is the mean of
 the word embeddings. Everything is read from the feature cache: the upstream runs only when the
 cache has no entry yet (the first cell of the audio set), never a second time.
@@ -24,18 +24,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import BenchError, DataError
+from ...config.plan import CellPlan, resolve_cell
+from ...corpora.load import task_splits
+from ...errors import BenchError, DataError
+from ...features.build import features_for
+from ..inputs import cell_inputs
+from .sweep import choose_layer
 
 if TYPE_CHECKING:
-    from ..cache import FeatureStore
-    from ..cell import CellPlan
-    from ..config import Workspace
-    from ..data import Dataset
+    from ...config.snapshot import Snapshot
+    from ...data import Dataset
+    from ...features.cache import FeatureStore
 
 
 def make_triplets(labels_N: Any, *, seed: int, count: int | None = None) -> np.ndarray:
@@ -69,52 +72,46 @@ def triplet_correct(x_ND: np.ndarray, triplets: np.ndarray) -> np.ndarray:
     return np.sum(a * p, axis=1) > np.sum(a * n, axis=1)
 
 
-def discrimination_layer(*, ws: Workspace, plan: CellPlan, store: FeatureStore, device: str,
+def discrimination_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore, device: str,
                          progress: bool) -> dict[str, Any]:
     """The layer the cell reads: the one chosen by the ``layer_from`` downstream (same upstream,
-    language and profile), else the downstream's own fixed or last layer."""
-    from .. import cell
-    from .sweep import choose_layer
-
-    cfg = plan.downstream.config
+    language and profile; its rule applied through :func:`~harness.run.steps.sweep.choose_layer`),
+    else the downstream's own fixed or last layer."""
+    rule = plan.layer
     n = store.meta.num_layers
-    if cfg.layer_from is None:
-        if cfg.layer == "last" or n == 1:
+    if rule.kind != "from_cell" or rule.source is None:
+        if rule.kind == "last" or n == 1:
             return {"chosen": n - 1, "rule": "last layer" if n > 1 else "single layer", "num_layers": n}
-        if isinstance(cfg.layer, int):
-            return {"chosen": cfg.layer, "rule": "fixed in the downstream", "num_layers": n}
-        raise BenchError(f"downstream {plan.spec.downstream!r} asks for a layer sweep but trains nothing: set "
+        if rule.kind == "fixed":
+            return {"chosen": rule.index, "rule": "fixed in the downstream", "num_layers": n}
+        raise BenchError(f"downstream {plan.spec.downstream!r} asks for a layer {rule.kind} but trains nothing: set "
                          "`layer_from: <downstream>` (the layer chosen for that task) or a fixed `layer`")
-    src_plan = cell.plan_cell(ws, replace(plan.spec, downstream=cfg.layer_from))
+    src_plan = resolve_cell(snap, rule.source)
     if src_plan.card.name != plan.card.name:
-        raise BenchError(f"layer_from {cfg.layer_from!r} resolves to card {src_plan.card.name!r}, "
+        raise BenchError(f"layer_from {src_plan.spec.downstream!r} resolves to card {src_plan.card.name!r}, "
                          f"this cell runs {plan.card.name!r}")
-    src_data = cell.load_task_dataset(ws, src_plan.profile, src_plan.source, plan.spec.language)
-    src_splits = cell.task_splits(src_data, task=src_plan.task, source=src_plan.source)
-    src_store = cell.features_for(ws, src_plan, src_data, device=device, progress=progress)
-    info = choose_layer(ws=ws, plan=src_plan, store=src_store, sets_for=cell.feature_sets_for(src_store, src_splits, src_plan),
-                        classes=src_splits["train"].classes, device=device, progress=progress)
-    return {**info, "layer_from": cfg.layer_from}
+    src = cell_inputs(snap, src_plan, device=device, progress=progress)
+    info = choose_layer(snap=snap, plan=src_plan, store=src.store, sets_for=src.sets_for, classes=src.classes,
+                        device=device, progress=progress)
+    return {**info, "layer_from": src_plan.spec.downstream}
 
 
-def run_emotion_discrimination(*, ws: Workspace, plan: CellPlan, dataset: Dataset, device: str,
+def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Dataset, device: str,
                                progress: bool) -> dict[str, Any]:
     """The cell's result sections: metrics (accuracy in percent), triplets, layer, predictions
     (per-triplet ``y_pred`` = 1 when correct against ``y_true`` = 1, so the leaderboard's item
     bootstrap applies unchanged), data, features, timings, summary."""
-    from .. import cell
-
     timings: dict[str, float] = {}
-    splits = cell.task_splits(dataset, task=plan.task, source=plan.source)
+    splits = task_splits(dataset, task=plan.task, source=plan.source)
     test = splits["test"]
     if not test.utterances:
         raise DataError(f"the test split of {dataset.name} has no utterance labelled with {plan.task.label} "
                         f"in {list(test.classes)}")
     t = time.perf_counter()
-    store = cell.features_for(ws, plan, dataset, device=device, progress=progress)
+    store = features_for(snap, plan, dataset, device=device, progress=progress)
     timings["features_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    layer_info = discrimination_layer(ws=ws, plan=plan, store=store, device=device, progress=progress)
+    layer_info = discrimination_layer(snap=snap, plan=plan, store=store, device=device, progress=progress)
     timings["layer_selection_s"] = time.perf_counter() - t
     layer = int(layer_info["chosen"])
     kept = [(u.id, y) for u, y in zip(test.utterances, test.labels, strict=True) if u.id in store]

@@ -34,14 +34,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..results import write_json_atomic
-from ..tempfiles import save_figure
+from ...results import write_json_atomic
+from ...tempfiles import save_figure
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from ..cell import CellContext, CellPlan
-    from ..train import FeatureSet
+    from ...config.plan import CellPlan
+    from ...probe.train import FeatureSet
+    from ..context import CellContext
 
 CAPACITY_FORMAT = "capacity/1"  # not a cell result (those carry "schema"), so iter_results skips it
 CPU_BATCH_ELEMS = 1 << 22  # head-input floats per IG forward pass on CPU
@@ -73,7 +74,7 @@ def capacity_step(ctx: CellContext) -> dict[str, Any]:
                "seconds": t_ig},
         "training": training,
     }
-    json_path = capacity_path(ctx.workspace.path("results"), ctx.plan)
+    json_path = capacity_path(ctx.snap.path("results"), ctx.plan)
     out["dims_file"] = str(json_path)
     out["plot"] = _try_plot(ranking["sorted_abs"], k=out["k"], title=_title(ctx.plan), path=json_path.with_suffix(".png"))
     out["seconds"] = time.perf_counter() - t0
@@ -101,7 +102,7 @@ def integrated_gradients(head: nn.Module, data: FeatureSet, *, n_steps: int = 50
     def log_prob(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(model(x, lengths).float(), dim=-1)
 
-    from ..train import head_threads
+    from ...probe.train import head_threads
 
     ig = IntegratedGradients(log_prob, multiply_by_inputs=True)
     budget = max_batch_elems or (CUDA_BATCH_ELEMS if device.startswith("cuda") else CPU_BATCH_ELEMS)
@@ -183,14 +184,14 @@ def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list
                     store: Any = None, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test metrics and training record of the cell's head architecture trained from scratch on
     ``dims`` only (same head arguments, training recipe and seed as the cell)."""
-    from ..metrics import classification_metrics
-    from ..train import make_head, predict, set_seed, train_head
+    from ...metrics import classification_metrics
+    from ...probe.train import make_head, predict, set_seed, train_head
 
     ds = plan.downstream
     sub = {name: fs.with_dims(np.asarray(dims, dtype=np.int64)) for name, fs in splits.items()}
     set_seed(plan.spec.seed)
     if store is not None:
-        from ..cell import head_for
+        from ...probe.train import head_for
 
         head = head_for(plan, store, input_size=len(dims), num_classes=num_classes)
     else:

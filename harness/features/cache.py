@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .identity import file_checksum, short_hash
-from .tempfiles import HOST, owner_of, pid_alive, temp_sibling
+from ..identity import file_checksum, short_hash
+from ..tempfiles import HOST, owner_of, pid_alive, temp_sibling
 
 MARKER = "COMPLETE"
 FORMAT_VERSION = 1

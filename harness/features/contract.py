@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from .config import Workspace
-    from .schema import CardTest
+    from ..config import Workspace
+    from ..schema import CardTest
 
 Status = Literal["pass", "fail", "skip"]
 CHECKS = ("attributes", "output", "frame_lengths", "determinism", "batch_invariance", "min_input")
@@ -329,9 +329,10 @@ def check_upstream_by_name(name_or_target: str, *, workspace: Workspace, languag
     asks for). A build failure (missing weights, bad arguments) is reported as a failed ``build``
     check with its message.
     """
-    from .errors import BenchError
-    from .registry import import_string
-    from .upstream import CONTEXT_ARGS, bind_args, build_upstream
+    from ..config.adapters import CONTEXT_ARGS, bind_args
+    from ..errors import BenchError
+    from ..registry import import_string
+    from .upstream import build_upstream
 
     card_test = None
     try:

@@ -20,7 +20,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from .errors import BenchError
+from ..errors import BenchError
 
 # Environment variables forwarded to workers (offline hubs, the harness's own paths).
 FORWARD_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME", "BENCH_CACHE", "BENCH_RESULTS", "BENCH_MODELS",

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import ResolvedCard, Workspace
+    from ..config import ResolvedCard, Workspace
 
 
 def upstream_info(workspace: Workspace, name: str) -> dict[str, Any]:
@@ -41,7 +41,8 @@ def upstream_info(workspace: Workspace, name: str) -> dict[str, Any]:
 def card_arch(workspace: Workspace, card: ResolvedCard, *, language: str | None = None) -> dict[str, Any]:
     """The adapter's :class:`ArchInfo` for ``card`` as a dict: from its ``describe`` without
     weights, else (adapters without one) from an instance of the module."""
-    from .upstream import CONTEXT_ARGS, adapter_class, bind_args, count_parameters
+    from ..config.adapters import CONTEXT_ARGS, adapter_class, bind_args
+    from .upstream import count_parameters
 
     cls = adapter_class(card)
     context = {"models_dir": str(workspace.path("models")), "cache_dir": str(workspace.path("cache")),

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config.adapters import upstream_identity
+from ..data import Dataset, Utterance, audio_info, load_audio
+from ..errors import AudioError, BenchError
+from ..faults import maybe_crash
+from ..progress import make_progress
+from ..tempfiles import io_error
 from .cache import (
     EntryMeta,
     EntryWriter,
@@ -27,16 +33,12 @@ from .cache import (
     entry_key,
     window_name,
 )
-from .data import Dataset, Utterance, audio_info, load_audio
-from .errors import AudioError, BenchError
-from .faults import maybe_crash
-from .progress import make_progress
-from .tempfiles import io_error
 
 if TYPE_CHECKING:
     import torch
 
-    from .config import ResolvedCard, Workspace
+    from ..config.snapshot import ResolvedCard
+    from ..protocols import PathSource
 
 FrameLayers = Iterable[int] | str | Callable[[int], Iterable[int]]
 
@@ -68,32 +70,11 @@ def batch_seconds(batch_s: float | None, device: str) -> float:
     return 0.0 if device.startswith("cpu") else GPU_BATCH_S
 
 
-def entry_path(workspace: Workspace, card: ResolvedCard, dataset: Dataset, key: str):  # noqa: ANN201
+def entry_path(workspace: PathSource, card: ResolvedCard, dataset: Dataset, key: str):  # noqa: ANN201
     return workspace.path("cache") / "features" / card.name / dataset.name / key
 
 
-def cache_identity(card: ResolvedCard, *, language: str | None, adapter_cls: Any, bound_args: dict[str, Any]) -> dict:
-    """What identifies the upstream's weights: the card, plus the language and the adapter's own
-    fingerprint (e.g. a trained checkpoint's size and mtime) when the adapter depends on them."""
-    ident: dict[str, Any] = dict(card.identity)
-    if "language" in bound_args:
-        ident["language"] = language
-    hook = getattr(adapter_cls, "cache_identity", None)
-    if callable(hook):
-        ident["adapter"] = hook(**bound_args)
-    return ident
-
-
-def upstream_identity(workspace: Workspace, card: ResolvedCard, *, language: str | None) -> dict[str, Any]:
-    """:func:`cache_identity` of ``card`` as the harness would build it for ``language`` (nothing is loaded)."""
-    from .upstream import adapter_class, bind_args
-
-    cls = adapter_class(card)
-    bound = bind_args(cls, card.args, context=_context(workspace, language))
-    return cache_identity(card, language=language, adapter_cls=cls, bound_args=bound)
-
-
-def lookup(workspace: Workspace, card: ResolvedCard, dataset: Dataset, *, language: str | None,
+def lookup(workspace: PathSource, card: ResolvedCard, dataset: Dataset, *, language: str | None,
            recipe: FeatureRecipe | None = None) -> tuple[str, FeatureStore | None]:
     """(entry key, the complete entry or None) without running anything."""
     recipe = recipe or FeatureRecipe()
@@ -101,7 +82,7 @@ def lookup(workspace: Workspace, card: ResolvedCard, dataset: Dataset, *, langua
     return key, FeatureStore.open(entry_path(workspace, card, dataset, key))
 
 
-def ensure_features(*, workspace: Workspace, card: ResolvedCard, dataset: Dataset, language: str | None,
+def ensure_features(*, workspace: PathSource, card: ResolvedCard, dataset: Dataset, language: str | None,
                     frame_layers: FrameLayers = "all", recipe: FeatureRecipe | None = None,
                     device: str = "cpu", batch_s: float | None = None, progress: bool = True,
                     upstream: torch.nn.Module | None = None) -> FeatureStore:
@@ -129,10 +110,6 @@ def ensure_features(*, workspace: Workspace, card: ResolvedCard, dataset: Datase
     return extract(module=module, dataset=dataset, path=path, frame_layers=layers, recipe=recipe,
                    card_identity=card.identity, device=device, batch_s=batch_s, progress=progress,
                    label=f"{card.name} / {dataset.name}", bf16=card.card.bf16)
-
-
-def _context(workspace: Workspace, language: str | None) -> dict[str, Any]:
-    return {"language": language, "models_dir": str(workspace.path("models")), "cache_dir": str(workspace.path("cache"))}
 
 
 def _rows_for(utt_index: int, utt: Utterance, num_samples: int, *, granularity: str, sample_rate: int,
@@ -338,7 +315,3 @@ def _frames_in_window(utt: Utterance, n_frames: int, *, window_s: float | None, 
         inside = sum(1 for w in utt.words if w.start_s - utt.start_s < window_s)
         return max(min(inside, n_frames), 1)
     return max(min(int(math.ceil(window_s * frames_per_s)), n_frames), 1)
-
-
-def frames_needed(layers: Sequence[int] | str) -> str | list[int]:
-    return layers if isinstance(layers, str) else sorted(set(layers))

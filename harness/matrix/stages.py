@@ -1,0 +1,267 @@
+"""The matrix: every cell a profile declares, run locally or on a Ray cluster, then the leaderboards.
+
+Stages, each idempotent and resumable:
+
+1. small models: the BiLSTM upstreams the profile lists are trained once per language
+   (``bench train-upstream``), unless their checkpoint exists;
+2. features: one upstream pass per (card, audio set) into the feature cache;
+3. cells: probe training and analyses, one result JSON each.
+
+A rerun skips finished cells (same key, status ok) and failed ones (``--retry-failed`` reruns
+exactly those); unavailable cells are re-checked every time (weights or a corpus may have been
+added). A failed cell records its error and traceback; the other cells go on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..config import Workspace
+from ..config.plan import CellSpec, resolve_cell, result_file
+from ..errors import BenchError
+from ..outputs import OUTPUT_SETTINGS, prepare_outputs
+from ..results import read_json
+from ..schema import Profile
+from .executors import LocalExecutor, ProcessExecutor, make_executor
+from .select import CellState, cells_of, check_matrix, survey
+
+
+def small_model_jobs(ws: Workspace, profile: Profile, cells: Iterable[CellSpec]) -> list[tuple[str, str]]:
+    """(model, language) pairs to train: lstm cards used by the cells whose checkpoint is missing."""
+    jobs = set()
+    for spec in cells:
+        card = ws.card(spec.upstream)
+        if card.card.adapter != "lstm" or "checkpoint" in card.args:
+            continue
+        model = str(card.args.get("model", card.base_name))
+        if not (ws.path("models") / model / spec.language / "model.pt").is_file():
+            jobs.add((model, spec.language))
+    return sorted(jobs)
+
+
+def train_small_model_job(ws: Workspace, profile_name: str, model: str, language: str, *, progress: bool) -> dict[str, Any]:
+    from ..smallmodels.train import train_for_profile
+
+    return train_for_profile(ws, profile=profile_name, model=model, language=language, progress=progress)
+
+
+def extraction_jobs(ws: Workspace, states: list[CellState]) -> list[CellSpec]:
+    """One representative cell per (card, language, corpus) whose features may be missing, and
+    per (card, language, word-discrimination downstream) whose word vectors may be missing."""
+    seen: set[tuple[str, str, str]] = set()
+    jobs = []
+    for st in states:
+        if st.plan is None or st.status == "done":
+            continue
+        words = st.plan.task.kind == "word_discrimination"
+        key = (st.plan.card.name, st.spec.language, f"words:{st.spec.downstream}" if words else st.plan.source.corpus)
+        if key not in seen:
+            seen.add(key)
+            jobs.append(st.spec)
+    return jobs
+
+
+def extract_for_cell(ws: Workspace, spec: CellSpec, *, device: str, progress: bool) -> dict[str, Any]:
+    """Stage 2 for one cell's upstream and corpus (returns a small summary; errors are left to the cell)."""
+    from ..features.build import features_for
+    from ..run.inputs import dataset_for
+
+    snap = ws.snapshot
+    try:
+        plan = resolve_cell(snap, spec)
+        dataset = dataset_for(snap, plan)
+        if plan.task.kind == "word_discrimination":
+            from ..run.steps.words import prefetch_word_vectors
+
+            return {"ok": True, **prefetch_word_vectors(snap=snap, plan=plan, dataset=dataset, device=device)}
+        store = features_for(snap, plan, dataset, device=device, progress=progress)
+    except Exception as e:  # noqa: BLE001 - the cell itself will record the failure with its traceback
+        return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+    return {"ok": True, "entry": store.path.name, "seconds": store.meta.extract_seconds}
+
+
+def _small_model_job(job: tuple[str, str], *, ws: Workspace, profile_name: str, progress: bool) -> dict[str, Any]:
+    """Train one small model; a failure is returned (the cells of that model then fail with it)."""
+    try:
+        return train_small_model_job(ws, profile_name, job[0], job[1], progress=progress)
+    except Exception as e:  # noqa: BLE001 - one model's failure must not stop the matrix
+        return {"executor_error": e}
+
+
+def _extract_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
+    return extract_for_cell(ws, spec, device=device, progress=progress)
+
+
+def _layer_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
+    from ..run.cell import select_layer
+
+    try:
+        return select_layer(ws, spec, device=device, progress=progress)
+    except Exception as e:  # noqa: BLE001 - the cell itself will record the failure with its traceback
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def layer_jobs(ws: Workspace, states: list[CellState]) -> tuple[list[CellSpec], list[CellSpec]]:
+    """One cell per (upstream, downstream, language) whose layer is chosen by a sweep, English
+    first (the other languages may reuse the English layer), the rest second."""
+    seen: set[tuple[str, str, str]] = set()
+    english, others = [], []
+    for st in states:
+        if st.plan is None or st.status == "done" or st.plan.task.kind != "classification":
+            continue
+        if st.plan.downstream.config.layer != "sweep" or st.plan.granularity != "frame":
+            continue
+        key = (st.spec.upstream, st.spec.downstream, st.spec.language)
+        if key not in seen:
+            seen.add(key)
+            (english if st.spec.language == "en" else others).append(st.spec)
+    return english, others
+
+
+def _cell_job(state: CellState, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
+    from ..run.cell import run_cell
+
+    return _run_cell_job(ws, state.spec, device=device, progress=progress, run=run_cell)
+
+
+def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set[str]] | None = None,
+               retry_failed: bool = False, executor: str = "local", address: str | None = None,
+               device: str = "cpu", progress: bool = True, leaderboard: bool = True,
+               workers: int | None = None) -> dict[str, Any]:
+    """Run the profile's matrix; returns counts, timings and the leaderboard folder.
+
+    ``workers``: local processes for the small-model and cell stages (default: the profile's
+    ``workers``, else the number of CPU cores; 1 runs them in this process). Each feature
+    extraction runs in a fresh process with every core (or as a Ray task).
+    """
+    from functools import partial
+
+    from ..progress import make_progress
+    from ..run.cell import record_failure
+
+    profile_name, prof = check_matrix(ws, profile, only)
+    n_workers = workers or prof.workers or (os.cpu_count() or 1)
+    if executor == "local":
+        ex: Any = ProcessExecutor(n_workers, tasks_per_worker=25) if n_workers > 1 and device == "cpu" \
+            else LocalExecutor()
+    else:  # reach the cluster before anything is written: a wrong address leaves no trace
+        ex = make_executor(executor, address=address, ws=ws)
+    try:
+        prepare_outputs({s: ws.path(s) for s in (OUTPUT_SETTINGS if leaderboard else OUTPUT_SETTINGS[:-1])})
+        t0 = time.perf_counter()
+        cells = cells_of(ws, profile_name, prof, only=only)
+        states = survey(ws, cells)
+    except BaseException:
+        ex.close()
+        raise
+    if retry_failed:
+        todo = [s for s in states if s.status == "failed"]
+    else:
+        todo = [s for s in states if s.status in ("todo", "stale", "unavailable", "invalid")]
+    counts: Counter[str] = Counter()
+    counts["skipped_done"] = sum(s.status == "done" for s in states)
+    counts["skipped_failed"] = 0 if retry_failed else sum(s.status == "failed" for s in states)
+    job_progress = progress and not getattr(ex, "parallel", True)  # workers draw no bars of their own
+    gpu = 1 if device.startswith("cuda") else 0
+    stages: dict[str, float] = {}
+    try:
+        with make_progress(enabled=progress, transient=False) as prog:
+            ts = time.perf_counter()
+            models = small_model_jobs(ws, prof, [s.spec for s in todo])
+            failed_models: dict[tuple[str, str], BaseException] = {}
+            if models:
+                task = prog.add_task("small models", total=len(models), info="")
+
+                def model_done(job: tuple[str, str], res: dict[str, Any]) -> None:
+                    if res.get("executor_error") is not None:
+                        failed_models[job] = res["executor_error"]
+                    prog.advance(task)
+
+                # each training in a fresh worker process: a training's transient memory (autograd buffers
+                # of a batch of 256 sequences) stays with the allocator of a long-lived process
+                fresh = ProcessExecutor(n_workers, tasks_per_worker=1) if isinstance(ex, ProcessExecutor) else None
+                try:
+                    (fresh or ex).map(partial(_small_model_job, ws=ws, profile_name=profile_name,
+                                              progress=job_progress), models,
+                                      on_done=model_done, resources={"num_cpus": 1})
+                finally:
+                    if fresh is not None:
+                        fresh.close()
+            if failed_models:  # their cells fail with the training error instead of "not trained"
+                todo = _fail_cells_of_failed_models(ws, todo, failed_models, counts, record_failure)
+            stages["small_models"], ts = time.perf_counter() - ts, time.perf_counter()
+            extract = extraction_jobs(ws, [s for s in todo])
+            if extract:
+                task = prog.add_task("features", total=len(extract), info="")
+                # one process with every core for the whole stage, closed after it (its memory goes back
+                # to the system then). Not a fresh process per job: starting one (torch, transformers)
+                # costs about 5 s and the stage has dozens of jobs, most of them a few seconds long; one
+                # extraction at a time, longest utterance first, keeps the process's peak that of the
+                # largest model (see harness.extract)
+                fresh = ProcessExecutor(1, threads=os.cpu_count() or 1) \
+                    if executor == "local" and device == "cpu" else None
+                try:
+                    (fresh or ex).map(partial(_extract_job, ws=ws, device=device, progress=False), extract,
+                                      on_done=lambda job, res: prog.advance(task),
+                                      resources={"num_cpus": 1, "num_gpus": gpu})
+                finally:
+                    if fresh is not None:
+                        fresh.close()
+            stages["features"], ts = time.perf_counter() - ts, time.perf_counter()
+            english, others = layer_jobs(ws, todo)
+            if english or others:
+                task = prog.add_task("layer sweeps", total=len(english) + len(others), info="")
+                for group in (english, others):
+                    ex.map(partial(_layer_job, ws=ws, device=device, progress=job_progress), group,
+                           on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1, "num_gpus": gpu})
+            stages["layer_sweeps"], ts = time.perf_counter() - ts, time.perf_counter()
+            task = prog.add_task(f"cells ({profile_name})", total=len(todo), info="")
+
+            def done(state: CellState, res: dict[str, Any]) -> None:
+                if res.get("executor_error") is not None:  # the job died before it could write its result
+                    record_failure(ws, state.spec, res["executor_error"])
+                counts[res.get("status", "failed")] += 1
+                prog.update(task, advance=1, info=f"ok {counts['ok']} failed {counts['failed']} "
+                                                  f"unavailable {counts['unavailable']}")
+
+            ex.map(partial(_cell_job, ws=ws, device=device, progress=job_progress), todo, on_done=done,
+                   resources={"num_cpus": 1, "num_gpus": gpu})
+            stages["cells"] = time.perf_counter() - ts
+    finally:
+        ex.close()
+    out: dict[str, Any] = {"profile": profile_name, "cells": len(cells), "ran": len(todo), "counts": dict(counts),
+                           "seconds": time.perf_counter() - t0, "stages": stages}
+    if leaderboard:
+        from ..leaderboard import write_leaderboards
+
+        out["leaderboards"] = str(write_leaderboards(ws, profile=profile_name))
+    return out
+
+
+def _fail_cells_of_failed_models(ws: Workspace, todo: list[CellState], failed: dict[tuple[str, str], BaseException],
+                                 counts: Counter[str], record: Callable[..., Any]) -> list[CellState]:
+    keep = []
+    for st in todo:
+        card = ws.card(st.spec.upstream)
+        job = (str(card.args.get("model", card.base_name)), st.spec.language)
+        if card.card.adapter == "lstm" and job in failed:
+            record(ws, st.spec, BenchError(f"training the small model {job[0]!r} for {job[1]!r} failed: "
+                                           f"{type(failed[job]).__name__}: {failed[job]}"))
+            counts["failed"] += 1
+        else:
+            keep.append(st)
+    return keep
+
+
+def _run_cell_job(ws: Workspace, spec: CellSpec, *, device: str, progress: bool, run: Callable[..., Any]) -> dict[str, Any]:
+    res = run(ws, spec, device=device, progress=progress, force=True)
+    return {"status": res.get("status"), "reason": res.get("reason", ""),
+            "error": (res.get("error") or {}).get("message", "")}
+
+
+def result_of(ws: Workspace, spec: CellSpec) -> dict[str, Any] | None:
+    return read_json(result_file(ws, spec))

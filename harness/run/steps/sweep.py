@@ -1,0 +1,151 @@
+"""Layer selection (paper Table II, Figures 9-11): a cell's :class:`~harness.config.plan.LayerRule` applied.
+
+A sweep trains the probe on a random subset of the training split (``sweep.fraction``, fixed
+``sweep.seed``) for each candidate layer (:func:`harness.probe.layers.candidate_layers`) and
+keeps the best by dev micro-F1.
+
+For a model without a variant for the cell's language (the paper's "*" rows), the rule is
+``from_cell``: the layer chosen on the English task of the same group is reused, as the paper
+did; that cell's inputs come through :func:`harness.run.inputs.cell_inputs`. The sweep reads the feature
+cache only: it never runs the upstream. Its curve is saved as JSON and PNG and reused by every
+seed of the cell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...config.plan import CellPlan, CellSpec, LayerRule, Unavailable, resolve_cell
+from ...errors import BenchError
+from ...identity import short_hash
+from ...probe.layers import candidate_layers
+from ...probe.sets import SetsFor
+from ...probe.train import head_for, train_head
+from ...results import read_json, write_json_atomic
+from ...tempfiles import save_figure
+from ..inputs import cell_inputs, dataset_for
+
+if TYPE_CHECKING:
+    from ...config.snapshot import Snapshot
+    from ...features.cache import FeatureStore
+    from ...probe.train import FeatureSet
+    from ...protocols import PathSource
+
+
+def sweep_path(paths: PathSource, plan: CellPlan, language: str) -> Path:
+    s = plan.spec
+    return paths.path("results") / s.profile / "sweeps" / s.upstream / s.downstream / f"{language}.json"
+
+
+def choose_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore, sets_for: SetsFor | None,
+                 classes: tuple[str, ...], device: str, progress: bool) -> dict[str, Any]:
+    """{"chosen": layer, "rule": ..., "curve": {layer: dev F1}, ...}: the cell's :class:`LayerRule` applied."""
+    return apply_layer_rule(plan.layer, snap=snap, plan=plan, store=store, sets_for=sets_for, classes=classes,
+                            device=device, progress=progress)
+
+
+def apply_layer_rule(rule: LayerRule, *, snap: Snapshot, plan: CellPlan, store: FeatureStore,
+                     sets_for: SetsFor | None, classes: tuple[str, ...], device: str,
+                     progress: bool) -> dict[str, Any]:
+    n = store.meta.num_layers
+    if rule.kind == "last":
+        return {"chosen": n - 1, "rule": "last layer", "num_layers": n}
+    if rule.kind == "fixed":
+        index = int(rule.index or 0)
+        if not 0 <= index < n:
+            raise ValueError(f"downstream {plan.spec.downstream!r} asks for layer {index}, "
+                             f"the upstream has layers 0..{n - 1}")
+        return {"chosen": index, "rule": rule.why or "fixed in the downstream", "num_layers": n}
+    if rule.kind in ("weighted_sum", "mean"):
+        raise BenchError(f"downstream {plan.spec.downstream!r}: layer: {rule.kind} is not implemented yet; "
+                         "use sweep, last or a layer index")
+    if n == 1:
+        return {"chosen": 0, "rule": "single layer", "num_layers": 1}
+    if rule.kind == "from_cell" and rule.source is not None:
+        source = _source_sweep(snap, rule.source, device=device, progress=progress)
+        if source is not None:
+            return {**source, "rule": rule.why, "from_language": rule.source.language}
+        rule = rule.fallback or LayerRule("sweep")
+    if sets_for is None:
+        raise BenchError(f"cell {plan.spec.label}: a layer sweep needs the cell's feature sets")
+    return run_sweep(snap=snap, plan=plan, store=store, sets_for=sets_for, classes=classes,
+                     language=plan.spec.language, progress=progress)
+
+
+def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for: SetsFor,
+              classes: tuple[str, ...], language: str, progress: bool) -> dict[str, Any]:
+    """Train the cell's head on a subset of the training split for every candidate layer; the best
+    dev micro-F1 wins (ties: the lower layer). Cached per (profile, upstream, downstream, language)."""
+
+    cfg = plan.downstream.config
+    layers = candidate_layers(store.meta.num_layers, stride=cfg.sweep.stride)
+    training = plan.downstream.training
+    if cfg.sweep.max_epochs:
+        training = training.model_copy(update={"max_epochs": cfg.sweep.max_epochs})
+    key = short_hash({"card": plan.card.identity, "store": store.path.name, "downstream": plan.downstream.identity,
+                      "sweep": cfg.sweep.model_dump(mode="json"), "layers": layers, "classes": list(classes)})
+    path = sweep_path(snap, plan, language)
+    cached = read_json(path)
+    if cached and cached.get("key") == key:
+        return cached["result"]
+    curve: dict[int, float] = {}
+    subset_size = None
+    for layer in layers:
+        fsets, _ = sets_for(layer)
+        train: FeatureSet = fsets["train"]
+        k = max(int(math.ceil(cfg.sweep.fraction * len(train))), min(len(train), 2))
+        idx = np.sort(np.random.default_rng(cfg.sweep.seed).choice(len(train), size=k, replace=False))
+        subset_size = k
+        head = head_for(plan, store, input_size=train.dim, num_classes=len(classes))
+        res = train_head(head, train=train.subset(idx.tolist()), dev=fsets["dev"], training=training, seed=cfg.sweep.seed,
+                         progress=progress, label=f"sweep layer {layer}")
+        curve[layer] = res.best_dev_f1
+    chosen = max(layers, key=lambda la: (curve[la], -la))  # ties: the lower layer
+    result = {"chosen": int(chosen), "rule": f"sweep (stride {cfg.sweep.stride}, {cfg.sweep.fraction:g} of train)",
+              "curve": {str(k): v for k, v in curve.items()}, "candidates": layers,
+              "num_layers": store.meta.num_layers, "subset_size": subset_size, "metric": "dev micro-F1"}
+    png = path.with_suffix(".png")
+    try:
+        plot_curve(curve, chosen=chosen, title=f"{plan.spec.upstream} / {plan.spec.downstream} / {language}", path=png)
+        result["plot"] = str(png)
+    except Exception:  # noqa: BLE001 - a plot must never fail a cell
+        pass
+    write_json_atomic(path, {"key": key, "result": result})
+    return result
+
+
+def _source_sweep(snap: Snapshot, spec: CellSpec, *, device: str, progress: bool) -> dict[str, Any] | None:
+    """The sweep of another cell (the same upstream and downstream on English data), computing it
+    when needed; None when that cell cannot run here."""
+    try:
+        plan = resolve_cell(snap, spec)
+        dataset = dataset_for(snap, plan)
+    except Unavailable:
+        return None
+    inputs = cell_inputs(snap, plan, device=device, progress=progress, dataset=dataset)
+    plan = replace(plan, language_fallback=False)
+    return run_sweep(snap=snap, plan=plan, store=inputs.store, sets_for=inputs.sets_for, classes=inputs.classes,
+                     language=spec.language, progress=progress)
+
+
+def plot_curve(curve: dict[int, float], *, chosen: int, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = sorted(curve)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(xs, [curve[x] for x in xs], marker="o")
+    ax.axvline(chosen, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("dev micro-F1 (%)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+    plt.close(fig)
