@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], *, num_classes: int) -> dict[str, Any]:
+def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, *,
+                           num_classes: int) -> dict[str, Any]:
     """micro-F1, UAR (macro recall), accuracy, macro-F1 (percent) and the confusion matrix."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 

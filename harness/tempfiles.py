@@ -153,7 +153,7 @@ def atomic_file(path: Path, mode: str = "w", *, fsync: bool = False, wrap_errors
     """:func:`atomic_path` with the temporary opened in ``mode`` ("w" text UTF-8, "wb" binary)."""
     with atomic_path(path, fsync=fsync, wrap_errors=wrap_errors) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def expand_env(value: Any, *, where: str = "<yaml>", environ: dict[str, str] | None = None) -> Any:
+def expand_env(value: Any, *, where: str = "<yaml>", environ: Mapping[str, str] | None = None) -> Any:
     """Expand ``${VAR}`` and ``${VAR:-default}`` in every string inside ``value``."""
     env = os.environ if environ is None else environ
     if isinstance(value, dict):

@@ -137,23 +137,23 @@ def validate(snap: Snapshot) -> list[Problem]:
                                     " A card is data: it cannot name other code to run."))
 
     if bench:
-        for pname, prof in bench.profiles.items():
-            for i, up in enumerate(prof.upstreams):
+        for pname, pspec in bench.profiles.items():
+            for i, up in enumerate(pspec.upstreams):
                 base = up[: -len(RANDOM_SUFFIX)] if up.endswith(RANDOM_SUFFIX) else up
                 if base not in card_names:
                     problems.append(Problem(bench_path, f"profiles.{pname}.upstreams[{i}]",
                                             "an upstream card", repr(up), did_you_mean(base, card_names)))
-            for up in prof.upstream_languages:
-                if up not in prof.upstreams:
+            for up in pspec.upstream_languages:
+                if up not in pspec.upstreams:
                     problems.append(Problem(bench_path, f"profiles.{pname}.upstream_languages.{up}",
                                             "an upstream listed in the profile's upstreams", repr(up),
-                                            did_you_mean(up, prof.upstreams)))
-            for i, ds_name in enumerate(prof.downstreams):
+                                            did_you_mean(up, pspec.upstreams)))
+            for i, ds_name in enumerate(pspec.downstreams):
                 if ds_name not in snap.downstream_files():
                     problems.append(Problem(bench_path, f"profiles.{pname}.downstreams[{i}]",
                                             "a downstream in downstreams/", repr(ds_name),
                                             did_you_mean(ds_name, snap.downstream_files())))
-            for i, lang in enumerate(prof.languages):
+            for i, lang in enumerate(pspec.languages):
                 if lang not in LANGUAGES:
                     problems.append(Problem(bench_path, f"profiles.{pname}.languages[{i}]",
                                             f"one of {LANGUAGES}", repr(lang), did_you_mean(lang, LANGUAGES)))

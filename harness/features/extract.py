@@ -104,7 +104,7 @@ def ensure_features(*, workspace: PathSource, card: ResolvedCard, dataset: Datas
     clean_stale_temp(path.parent)
     from .upstream import build_upstream
 
-    module = upstream if upstream is not None else build_upstream(card, language=language, workspace=workspace,
+    module: Any = upstream if upstream is not None else build_upstream(card, language=language, workspace=workspace,
                                                                      device=device)
     layers = _resolve_layers(frame_layers, int(module.num_layers))
     return extract(module=module, dataset=dataset, path=path, frame_layers=layers, recipe=recipe,
@@ -138,7 +138,7 @@ def _rows_for(utt_index: int, utt: Utterance, num_samples: int, *, granularity: 
     return [_Row(utt_index, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layers: Iterable[int] | str,
+def extract(*, module: Any, dataset: Dataset, path: Any, frame_layers: Iterable[int] | str,
             recipe: FeatureRecipe, card_identity: dict[str, Any], device: str = "cpu", batch_s: float | None = None,
             progress: bool = True, label: str = "", bf16: bool = True) -> FeatureStore:
     """One upstream pass over ``dataset``; writes and returns the cache entry at ``path``.
@@ -150,7 +150,7 @@ def extract(*, module: torch.nn.Module, dataset: Dataset, path: Any, frame_layer
     sr = int(module.sample_rate)
     granularity = getattr(module, "granularity", "frame")
     num_layers, hidden = int(module.num_layers), int(module.hidden_size)
-    layers = list(range(num_layers)) if frame_layers == "all" else sorted(set(frame_layers))  # type: ignore[arg-type]
+    layers = list(range(num_layers)) if frame_layers == "all" else sorted(set(frame_layers))  # type: ignore[arg-type,type-var]
     if any(not 0 <= layer < num_layers for layer in layers):
         raise BenchError(f"frame layers {layers} out of range for an upstream with {num_layers} layers")
     min_samples = int(getattr(module, "min_input_samples", 400))
@@ -298,7 +298,7 @@ def _resolve_layers(frame_layers: FrameLayers, num_layers: int) -> list[int]:
         return list(range(num_layers))
     if callable(frame_layers):
         return sorted(set(frame_layers(num_layers)))
-    return sorted(set(frame_layers))  # type: ignore[arg-type]
+    return sorted(set(frame_layers))  # type: ignore[arg-type,type-var]
 
 
 def _header_duration(u: Utterance) -> float:

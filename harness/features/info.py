@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..config import ResolvedCard, Workspace
+    from ..protocols import PathSource
 
 
 def upstream_info(workspace: Workspace, name: str) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def upstream_info(workspace: Workspace, name: str) -> dict[str, Any]:
     }
 
 
-def card_arch(workspace: Workspace, card: ResolvedCard, *, language: str | None = None) -> dict[str, Any]:
+def card_arch(workspace: PathSource, card: ResolvedCard, *, language: str | None = None) -> dict[str, Any]:
     """The adapter's :class:`ArchInfo` for ``card`` as a dict: from its ``describe`` without
     weights, else (adapters without one) from an instance of the module."""
     from ..config.adapters import CONTEXT_ARGS, adapter_class, bind_args

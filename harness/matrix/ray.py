@@ -38,6 +38,10 @@ def _call(fn: Callable[[Any], Any], job: Any, num_threads: int) -> Any:
 
 
 class RayExecutor:
+    """Runs each job as a Ray task (see the module docstring); jobs run side by side."""
+
+    parallel = True
+
     def __init__(self, *, address: str | None, workspace: Any, max_retries: int = 3):
         try:
             import ray

@@ -109,7 +109,8 @@ def layer_jobs(ws: Workspace, states: list[CellState]) -> tuple[list[CellSpec], 
     """One cell per (upstream, downstream, language) whose layer is chosen by a sweep, English
     first (the other languages may reuse the English layer), the rest second."""
     seen: set[tuple[str, str, str]] = set()
-    english, others = [], []
+    english: list[CellSpec] = []
+    others: list[CellSpec] = []
     for st in states:
         if st.plan is None or st.status == "done" or st.plan.task.kind != "classification":
             continue

@@ -55,7 +55,7 @@ class FeatureSet:
     def dim(self) -> int:
         return int(len(self.dims)) if self.dims is not None else int(self.x.shape[1])
 
-    def subset(self, index: Sequence[int]) -> FeatureSet:
+    def subset(self, index: Sequence[int] | np.ndarray) -> FeatureSet:
         index = np.asarray(index, dtype=np.int64)
         ids = [self.ids[i] for i in index]
         if self.kind == "pooled":
@@ -97,7 +97,7 @@ class FeatureSet:
             x = (x - self.mean) / self.std
         return x[:, self.dims] if self.dims is not None else x
 
-    def batch(self, index: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, index: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """(features float32 [B, D] or zero-padded [B, T, D], lengths [B])."""
         if self.kind == "pooled":
             x = self._prepare(self.x[np.asarray(index)])

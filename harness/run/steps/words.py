@@ -116,7 +116,7 @@ class _WordScorer:
 
     def embed(self, segments: list[np.ndarray]) -> np.ndarray:
         if self._embed is None:
-            module = build_upstream(self.plan.card, language=self.plan.spec.language, workspace=self.snap,
+            module: Any = build_upstream(self.plan.card, language=self.plan.spec.language, workspace=self.snap,
                                     device=self.device)
             self._num_layers = int(module.num_layers)
             self._embed = upstream_embedder(module, layer=_word_layer(self.plan, num_layers=self._num_layers))
