@@ -75,7 +75,8 @@ def main() -> None:
     dataset = load_task_dataset(ws, plan.profile, plan.source, args.language)
 
     t0 = time.perf_counter()
-    results = [run_cell(ws, CellSpec("embedded", args.upstream, args.downstream, args.language, s), progress=False)
+    results = [json.loads(run_cell(ws, CellSpec("embedded", args.upstream, args.downstream, args.language, s),
+                                   progress=False).path.read_text(encoding="utf-8"))  # the result files
                for s in range(args.seeds)]
     harness_s = time.perf_counter() - t0
     bad = [r for r in results if r.get("status") != "ok"]

@@ -106,9 +106,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for lang in languages:
         for seed in seeds:
             spec = CellSpec(profile, args.upstream, args.downstream, lang, seed)
-            res = run_cell(ws, spec, device=device, progress=not args.no_progress, force=args.force)
-            print_cell_result(res)
-            worst = max(worst, 0 if res.get("status") == "ok" else 1)
+            outcome = run_cell(ws, spec, device=device, progress=not args.no_progress, force=args.force)
+            print_cell_result(outcome)
+            worst = max(worst, 0 if outcome.result.status == "ok" else 1)
     return worst
 
 

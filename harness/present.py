@@ -6,58 +6,64 @@ The CLI (:mod:`harness.cli`) parses arguments, makes one library call and hands 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .smallmodels import DISPLAY_NAMES
 
+if TYPE_CHECKING:
+    from .run.cell import CellOutcome
+    from .run.record import DataSummary
 
-def print_cell_result(res: dict[str, Any]) -> None:
+
+def print_cell_result(outcome: CellOutcome) -> None:
+    """The metrics table of a finished cell (or its status and reason), then what it skipped."""
+    from rich.console import Console
     from rich.table import Table
 
-    cell = res.get("cell", {})
-    title = f"{cell.get('upstream')} / {cell.get('downstream')} / {cell.get('language')} / seed {cell.get('seed')}"
-    from rich.console import Console
-
+    res = outcome.result
+    cell = res.cell
+    title = f"{cell.upstream} / {cell.downstream} / {cell.language} / seed {cell.seed}"
     console = Console()
-    status = res.get("status")
-    if status != "ok":
-        msg = res.get("reason") or (res.get("error") or {}).get("message", "")
-        console.print(f"[bold]{title}[/]: [red]{status}[/]: {msg}")
-        if status == "failed" and os.environ.get("BENCH_DEBUG"):
-            console.print((res.get("error") or {}).get("traceback", ""))
+    if res.status != "ok":
+        msg = res.reason or (res.error.message if res.error else "") or ""
+        console.print(f"[bold]{title}[/]: [red]{res.status}[/]: {msg}")
+        if res.status == "failed" and os.environ.get("BENCH_DEBUG") and res.error:
+            console.print(res.error.traceback or "")
         return
-    table = Table(title=title + (" (finished earlier; cached result)" if res.get("_skipped") else ""))
+    table = Table(title=title + (" (finished earlier; cached result)" if outcome.skipped else ""))
     table.add_column("metric")
     table.add_column("test", justify="right")
-    metrics = res.get("metrics", {})
-    for k in ("f1_micro", "uar", "accuracy"):
-        if k in metrics:
-            table.add_row({"f1_micro": "micro-F1", "uar": "UAR", "accuracy": "accuracy"}[k], f"{metrics[k]:.1f}")
-    if "utterance_metrics" in res:
-        table.add_row("micro-F1 (utterance vote)", f"{res['utterance_metrics']['f1_micro']:.1f}")
-    for name, val in (res.get("analyses") or {}).items():
-        if isinstance(val, dict) and "summary" in val:
-            table.add_row(name, str(val["summary"]))
-    layer = res.get("layer", {})
-    if layer:
-        table.add_row("layer", f"{layer.get('chosen')} ({layer.get('rule')})")
-    t = res.get("timings", {})
-    table.add_row("wall time", f"{t.get('total_s', 0):.1f} s (features {t.get('features_s', 0):.1f} s, "
-                               f"train {t.get('train_s', 0):.1f} s)")
+    metrics = res.metrics
+    for k, label in (("f1_micro", "micro-F1"), ("uar", "UAR"), ("accuracy", "accuracy")):
+        value = getattr(metrics, k) if metrics is not None else None
+        if value is not None:
+            table.add_row(label, f"{value:.1f}")
+    if res.utterance_metrics is not None and res.utterance_metrics.f1_micro is not None:
+        table.add_row("micro-F1 (utterance vote)", f"{res.utterance_metrics.f1_micro:.1f}")
+    if res.analyses is not None:
+        for name in ("capacity", "inference_time", "umap"):
+            summary = getattr(getattr(res.analyses, name), "summary", None)
+            if summary is not None:
+                table.add_row(name, str(summary))
+    if res.layer is not None:
+        table.add_row("layer", f"{res.layer.chosen} ({res.layer.rule})")
+    t = res.timings
+    table.add_row("wall time", f"{(t and t.total_s) or 0:.1f} s (features {(t and t.features_s) or 0:.1f} s, "
+                               f"train {(t and t.train_s) or 0:.1f} s)")
     console.print(table)
-    print_skipped(res.get("data") or {})
-    console.print(f"result: {res.get('_path') or ''}".strip(), style="dim")
+    print_skipped(res.data)
+    console.print(f"result: {outcome.path}", style="dim")
 
 
-def print_skipped(data: dict[str, Any], *, shown: int = 10) -> None:
+def print_skipped(data: DataSummary | None, *, shown: int = 10) -> None:
     """How many items the cell left out, by stage, and the first few with their reasons (plain
     print: long paths must not be wrapped)."""
-    total = int(data.get("skipped") or 0)
-    if not total:
+    total = int((data and data.skipped) or 0)
+    if not total or data is None:
         return
-    stages = ", ".join(f"{k} {v}" for k, v in (data.get("skipped_by_stage") or {}).items() if v)
+    stages = ", ".join(f"{k} {v}" for k, v in (data.skipped_by_stage or {}).items() if v)
     print(f"skipped {total} item(s)" + (f" ({stages})" if stages else "") + ":")
-    examples = data.get("skipped_examples") or []
+    examples = data.skipped_examples or []
     for line in examples[:shown]:
         print(f"  {line}")
     if total > shown:

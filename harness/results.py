@@ -43,13 +43,15 @@ def result_path(results_dir: Path, *, profile: str, upstream: str, downstream: s
 
 
 def iter_results(results_dir: Path, profile: str) -> Iterator[dict[str, Any]]:
-    """Every readable result file of ``profile`` (sweeps and other side files excluded)."""
+    """Every readable result file of ``profile`` as written (version 1, ``"schema": 1``, or version 2,
+    ``"schema_version": 2``; sweeps and other side files excluded). Typed reading is
+    :func:`harness.run.record.read_result`."""
     base = results_dir / profile
     if not base.is_dir():
         return
     for p in sorted(base.rglob("seed*.json")):
         data = read_json(p)
-        if data is not None and data.get("schema") == SCHEMA_VERSION:
+        if data is not None and (data.get("schema") == SCHEMA_VERSION or data.get("schema_version") == 2):
             data["_path"] = str(p)
             yield data
 

@@ -24,23 +24,28 @@ def ws(workspace_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_gender_cell_runs_capacity_on_759_mfcc_dims(ws: Workspace) -> None:
-    res = run_cell(ws, CellSpec("smoke", "mfcc", "gender", "en", 0), progress=False)
-    assert res["status"] == "ok", res.get("error")
-    cap = res["analyses"]["capacity"]
-    assert cap["D"] == 759 and cap["k"] == 75 and len(set(cap["dims"])) == 75 and "inference_time" not in res["analyses"]
-    assert cap["ig"]["items"] == res["data"]["items"]["test"] and "capacity_s" in res["timings"]
-    saved = json.loads(Path(cap["dims_file"]).read_text())
-    assert saved["dims"] == cap["dims"] and saved["key"] == res["key"]
+    res = run_cell(ws, CellSpec("smoke", "mfcc", "gender", "en", 0), progress=False).result
+    assert res.status == "ok", res.error
+    assert res.analyses is not None and res.analyses.inference_time is None
+    cap = res.analyses.capacity
+    assert cap is not None and cap.dims is not None and cap.ig is not None
+    assert cap.D == 759 and cap.k == 75 and len(set(cap.dims)) == 75
+    assert res.data is not None and res.data.items is not None and res.timings is not None
+    assert cap.ig.items == res.data.items["test"] and res.timings.capacity_s is not None
+    saved = json.loads(Path(cap.dims_file or "").read_text())
+    assert saved["dims"] == cap.dims and saved["key"] == res.key
 
 
 def test_emotion_cell_runs_inference_time_once(ws: Workspace) -> None:
-    res = run_cell(ws, CellSpec("smoke", "mfcc", "emotion", "en", 0), progress=False)
-    assert res["status"] == "ok", res.get("error")
-    timing = res["analyses"]["inference_time"]
-    assert timing["subsets"]["full"]["count"] == res["data"]["items"]["test"] == 4
-    assert "capacity" not in res["analyses"]  # the smoke profile analyses gender only
+    res = run_cell(ws, CellSpec("smoke", "mfcc", "emotion", "en", 0), progress=False).result
+    assert res.status == "ok", res.error
+    assert res.analyses is not None and res.analyses.inference_time is not None and res.data is not None
+    timing = res.analyses.inference_time
+    assert timing.subsets is not None and timing.subsets.full is not None and res.data.items is not None
+    assert timing.subsets.full.count == res.data.items["test"] == 4
+    assert res.analyses.capacity is None  # the smoke profile analyses gender only
     passes = STATS["passes"]
-    assert run_cell(ws, CellSpec("smoke", "mfcc", "emotion", "en", 0), progress=False)["_skipped"]
+    assert run_cell(ws, CellSpec("smoke", "mfcc", "emotion", "en", 0), progress=False).skipped
     assert STATS["passes"] == passes
 
 
@@ -48,7 +53,8 @@ def test_leaderboard_reads_the_real_inference_time_section(ws: Workspace) -> Non
     """Table IX and the inference column are filled from what the timing analysis really writes."""
     from harness.leaderboard import build_tables, render_markdown
 
-    res = run_cell(ws, CellSpec("smoke", "mfcc", "emotion", "en", 0), progress=False)
+    outcome = run_cell(ws, CellSpec("smoke", "mfcc", "emotion", "en", 0), progress=False)
+    res = json.loads(outcome.path.read_text(encoding="utf-8"))  # the file, as the leaderboard reads it
     assert res["status"] == "ok", res.get("error")
     full = res["analyses"]["inference_time"]["subsets"]["full"]
     tables = {t.name: t for t in build_tables([res], published=None, profile="smoke", n_boot=50)}

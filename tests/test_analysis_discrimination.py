@@ -63,15 +63,16 @@ def emo_ws(workspace_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_cell_with_mfcc(emo_ws) -> None:
     ws, ds = emo_ws
     spec = CellSpec("smoke", "mfcc", "emotion_discrimination", "en", 0)
-    res = run_cell(ws, spec, progress=False)
-    assert res["status"] == "ok", res.get("error")
-    assert res["triplets"] == 4 and res["metrics"]["n"] == 4 and len(res["predictions"]["y_pred"]) == 4
-    assert res["layer"]["chosen"] == 0 and res["layer"]["layer_from"] == "emotion"
-    assert res["data"]["label_counts"] == {"neutral": 2, "angry": 2}
-    assert 0 <= res["metrics"]["accuracy"] <= 100 and "emotion triplets" in res["summary"]
+    res = run_cell(ws, spec, progress=False).result
+    assert res.status == "ok", res.error
+    assert res.metrics is not None and res.predictions is not None and res.predictions.y_pred is not None
+    assert res.triplets == 4 and res.metrics.n == 4 and len(res.predictions.y_pred) == 4
+    assert res.layer is not None and res.layer.chosen == 0 and res.layer.layer_from == "emotion"
+    assert res.data is not None and res.data.label_counts == {"neutral": 2, "angry": 2}
+    assert 0 <= (res.metrics.accuracy or -1) <= 100 and "emotion triplets" in (res.summary or "")
     passes = STATS["passes"]
     again = run_cell(ws, CellSpec("smoke", "mfcc", "emotion_discrimination", "en", 1), progress=False)
-    assert again["status"] == "ok" and STATS["passes"] == passes  # the second cell reads the cache only
+    assert again.result.status == "ok" and STATS["passes"] == passes  # the second cell reads the cache only
 
 
 def test_layer_from_reuses_the_emotion_sweep_without_upstream(emo_ws, workspace_dir: Path) -> None:

@@ -20,10 +20,11 @@ import yaml
 
 from harness.cli import main
 from harness.config import Workspace, parse_overrides
-from harness.config.plan import CellSpec, plan_cell
+from harness.config.plan import CellSpec, plan_cell, result_file
 from harness.features.cache import CacheCorruptWarning
 from harness.features.extract import STATS
-from harness.matrix import dry_run, result_of, run_matrix
+from harness.matrix import dry_run, run_matrix
+from harness.results import read_json
 from harness.run.cell import run_cell
 from tests.analysis_fixtures import one_torch_thread  # noqa: F401
 from tests.matrix_fixtures import (
@@ -60,7 +61,8 @@ def run(root: Path, profile: str, **kw) -> dict:
 
 
 def result(root: Path, profile: str, upstream: str, downstream: str = "gender", seed: int = 0) -> dict:
-    return result_of(workspace(root), CellSpec(profile, upstream, downstream, "en", seed)) or {}
+    """The cell's result file as written (JSON); {} when there is none."""
+    return read_json(result_file(workspace(root), CellSpec(profile, upstream, downstream, "en", seed))) or {}
 
 
 def run_mixed_seed0(root: Path) -> dict:
@@ -300,7 +302,7 @@ def test_word_discrimination_vectors_come_from_the_features_stage(root: Path) ->
     vectors[0].write_bytes(vectors[0].read_bytes()[:100])  # torn
     ws = workspace(root)
     with pytest.warns(CacheCorruptWarning, match="unreadable"):
-        rerun = run_cell(ws, CellSpec("mt_words", "mfcc", "word_discrimination", "en", 0), progress=False,
-                         force=True)
+        rerun = read_json(run_cell(ws, CellSpec("mt_words", "mfcc", "word_discrimination", "en", 0), progress=False,
+                                   force=True).path) or {}
     assert rerun["features"]["word_vectors"] == "computed in this cell"
     assert rerun["metrics"] == first["metrics"]

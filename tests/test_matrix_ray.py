@@ -29,11 +29,12 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.config.plan import CellSpec
+from harness.config.plan import CellSpec, result_file
 from harness.errors import BenchError
 from harness.features.extract import STATS
-from harness.matrix import extract_for_cell, result_of, run_matrix
+from harness.matrix import extract_for_cell, run_matrix
 from harness.matrix.ray import RayExecutor
+from harness.results import read_json
 from tests.analysis_fixtures import one_torch_thread  # noqa: F401
 from tests.matrix_fixtures import REPO, add_profile, seed_corpus, tiny_hear_card, workspace
 
@@ -45,6 +46,11 @@ pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 HEAD_START_TIMEOUT_S = 120
 COMPARED = ("key", "status", "metrics", "dev_metrics", "classes", "predictions", "layer")
+
+
+def result_json(ws: Any, spec: CellSpec) -> dict | None:
+    """A cell's result file as written."""
+    return read_json(result_file(ws, spec))
 
 
 # --------------------------------------------------------------------------- processes and sockets
@@ -286,7 +292,7 @@ def test_ray_matrix_writes_the_same_results_as_local(ray_head: RayHead, workspac
     root = ray_workspace(workspace_dir, synth_corpora, tmp_path, monkeypatch, "local")
     local = run_matrix(workspace(root), profile="mt_ray", progress=False, leaderboard=False)
     assert local["counts"].get("ok") == 4, local
-    expected = {s: comparable(result_of(workspace(root), s) or {}) for s in specs}
+    expected = {s: comparable(result_json(workspace(root), s) or {}) for s in specs}
 
     ray_workspace(workspace_dir, synth_corpora, tmp_path, monkeypatch, "ray")
     passes = STATS["passes"]
@@ -296,7 +302,7 @@ def test_ray_matrix_writes_the_same_results_as_local(ray_head: RayHead, workspac
     ws = workspace(root)
     assert ws.path("results") == tmp_path / "ray" / "results"
     for spec in specs:
-        assert comparable(result_of(ws, spec) or {}) == expected[spec], spec.label
+        assert comparable(result_json(ws, spec) or {}) == expected[spec], spec.label
     assert list((tmp_path / "ray" / "cache" / "features" / "mfcc").rglob("COMPLETE"))
     assert (Path(remote["leaderboards"]) / "table1_gender.md").is_file()
 
@@ -330,7 +336,7 @@ def test_worker_killed_mid_cell_is_retried(ray_head: RayHead, workspace_dir: Pat
     assert "ok 1, failed 0" in capsys.readouterr().out
     kills = marker.read_text().splitlines()
     assert len(kills) == 1 and "inference_time_step" in kills[0] and "run_cell" in kills[0], kills
-    res = result_of(workspace(root), spec) or {}
+    res = result_json(workspace(root), spec) or {}
     assert res["status"] == "ok" and res["analyses"]["inference_time"]["subsets"]["full"]["count"] > 0
 
 
@@ -346,7 +352,7 @@ def test_worker_dying_every_time_fails_the_cell_with_a_result(ray_head: RayHead,
     out = run_matrix(workspace(root), profile="mt_kill", progress=False, executor="ray", address=ray_head.address,
                      leaderboard=False)
     assert out["counts"].get("failed") == 1, out
-    res = result_of(workspace(root), CellSpec("mt_kill", "tiny_killer", "gender", "en", 0)) or {}
+    res = result_json(workspace(root), CellSpec("mt_kill", "tiny_killer", "gender", "en", 0)) or {}
     assert res.get("status") == "failed", res
     assert "Worker" in res["error"]["type"] or "worker" in res["error"]["message"].lower()
     assert len(marker.read_text().splitlines()) >= 2

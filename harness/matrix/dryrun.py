@@ -6,6 +6,7 @@ import statistics
 from collections import Counter, defaultdict
 
 from ..config import Workspace
+from ..run.cell import stored_result
 from .select import CellState, cells_of, check_matrix, survey
 
 
@@ -47,15 +48,15 @@ def _synth_exists(ws: Workspace) -> bool:
 
 def _estimate(ws: Workspace, profile_name: str, todo: list[CellState]) -> str:
     """From finished cells' wall times (same upstream and downstream, else same downstream)."""
-    from ..results import iter_results
-
     by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
     by_ds: dict[str, list[float]] = defaultdict(list)
-    for r in iter_results(ws.path("results"), profile_name):
-        if r.get("status") == "ok":
-            t = float(r.get("timings", {}).get("total_s", 0))
-            by_pair[(r["cell"]["upstream"], r["cell"]["downstream"])].append(t)
-            by_ds[r["cell"]["downstream"]].append(t)
+    base = ws.path("results") / profile_name
+    for path in sorted(base.rglob("seed*.json")) if base.is_dir() else []:
+        r = stored_result(path)
+        if r is not None and r.status == "ok":
+            t = float((r.timings and r.timings.total_s) or 0)
+            by_pair[(r.cell.upstream, r.cell.downstream)].append(t)
+            by_ds[r.cell.downstream].append(t)
     total, unknown = 0.0, 0
     for st in todo:
         xs = by_pair.get((st.spec.upstream, st.spec.downstream)) or by_ds.get(st.spec.downstream)

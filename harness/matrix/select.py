@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from ..config import RANDOM_SUFFIX, Workspace
 from ..config.plan import CellPlan, CellSpec, Unavailable, resolve_cell
 from ..errors import BenchError, ConfigError, Problem, did_you_mean
-from ..results import read_json
-from ..run.cell import cell_status
+from ..run.cell import cell_status, stored_result
 from ..schema import Profile
 
 ONLY_KEYS = ("upstream", "downstream", "language", "seed")
@@ -131,5 +130,5 @@ def _stored_reason(plan: CellPlan) -> str:
     """Why a stored result failed or could not run (as the leaderboard notes say it)."""
     from ..leaderboard import failure_reason
 
-    data = read_json(plan.result_path)
-    return failure_reason(data) if data else ""
+    record = stored_result(plan.result_path)
+    return failure_reason(record.model_dump(exclude_unset=True)) if record is not None else ""

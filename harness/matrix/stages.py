@@ -24,7 +24,8 @@ from ..config import Workspace
 from ..config.plan import CellSpec, resolve_cell, result_file
 from ..errors import BenchError
 from ..outputs import OUTPUT_SETTINGS, prepare_outputs
-from ..results import read_json
+from ..run.cell import stored_result
+from ..run.record import CellResult
 from ..schema import Profile
 from .executors import LocalExecutor, ProcessExecutor, make_executor
 from .select import CellState, cells_of, check_matrix, survey
@@ -259,10 +260,10 @@ def _fail_cells_of_failed_models(ws: Workspace, todo: list[CellState], failed: d
 
 
 def _run_cell_job(ws: Workspace, spec: CellSpec, *, device: str, progress: bool, run: Callable[..., Any]) -> dict[str, Any]:
-    res = run(ws, spec, device=device, progress=progress, force=True)
-    return {"status": res.get("status"), "reason": res.get("reason", ""),
-            "error": (res.get("error") or {}).get("message", "")}
+    res = run(ws, spec, device=device, progress=progress, force=True).result
+    return {"status": res.status, "reason": res.reason or "", "error": (res.error.message if res.error else "") or ""}
 
 
-def result_of(ws: Workspace, spec: CellSpec) -> dict[str, Any] | None:
-    return read_json(result_file(ws, spec))
+def result_of(ws: Workspace, spec: CellSpec) -> CellResult | None:
+    """The stored record of ``spec`` (None when there is none, or it is torn or invalid)."""
+    return stored_result(result_file(ws, spec))

@@ -21,6 +21,8 @@ from __future__ import annotations
 import time
 import traceback
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,9 +36,10 @@ from ..metrics import classification_metrics
 from ..probe.sets import feature_sets_for
 from ..probe.train import head_for, predict, set_seed, train_head
 from ..registry import import_string
-from ..results import SCHEMA_VERSION, environment, read_json, write_json_atomic
+from ..results import environment
 from .context import CellContext
 from .inputs import cell_inputs, dataset_for
+from .record import CellResult, ResultFileError, read_result, write_result
 from .steps.sweep import choose_layer
 
 if TYPE_CHECKING:
@@ -55,20 +58,43 @@ POST_STEPS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class CellOutcome:
+    """What :func:`run_cell` returns: the cell's record, where it is, and whether it was read
+    (finished earlier, same key) rather than run now."""
+
+    result: CellResult
+    path: Path
+    skipped: bool = False
+
+
+def stored_result(path: Path) -> CellResult | None:
+    """The record at ``path`` (version 1 or 2); None when absent, torn or not a valid record."""
+    try:
+        return read_result(path)
+    except ResultFileError:
+        return None
+
+
 def cell_status(plan: CellPlan) -> str:
-    """'done' (a result with this key and status ok), 'failed', 'unavailable', 'stale' or 'todo'."""
-    data = read_json(plan.result_path)
-    if data is None:
+    """'ok' (a result with this key and status ok), 'failed', 'unavailable', 'stale' or 'todo'."""
+    record = stored_result(plan.result_path)
+    if record is None:
         return "todo"
-    if data.get("key") != plan.key:
+    if record.key != plan.key:
         return "stale"
-    return str(data.get("status", "todo")) if data.get("status") in ("ok", "failed", "unavailable") else "todo"
+    return record.status
+
+
+def _finished(plan: CellPlan) -> CellResult | None:
+    record = stored_result(plan.result_path)
+    return record if record is not None and record.key == plan.key and record.status == "ok" else None
 
 
 # --------------------------------------------------------------------------- running
 def run_cell(ws: Workspace | Snapshot, spec: CellSpec, *, device: str = "cpu", progress: bool = True,
-             force: bool = False) -> dict[str, Any]:
-    """Run one cell (or return its finished result) and write its result JSON.
+             force: bool = False) -> CellOutcome:
+    """Run one cell (or return its finished result) and write its result JSON (a :class:`CellResult`).
 
     Never raises for a failure inside the cell: the result has status ``failed`` (error and
     traceback) or ``unavailable`` (reason), so a matrix goes on with the other cells.
@@ -82,11 +108,9 @@ def run_cell(ws: Workspace | Snapshot, spec: CellSpec, *, device: str = "cpu", p
     except BenchError as e:  # a configuration problem: the cell fails, with the message
         return _write_status(snap, spec, None, "failed", error=e, t0=t0)
     if not force:
-        existing = read_json(plan.result_path)
-        if existing and existing.get("key") == plan.key and existing.get("status") == "ok":
-            existing["_skipped"] = True
-            existing["_path"] = str(plan.result_path)
-            return existing
+        existing = _finished(plan)
+        if existing is not None:
+            return CellOutcome(existing, plan.result_path, skipped=True)
     try:
         result = execute(snap, plan, device=device, progress=progress)
     except (Unavailable, WeightsMissingError) as e:
@@ -96,12 +120,10 @@ def run_cell(ws: Workspace | Snapshot, spec: CellSpec, *, device: str = "cpu", p
     except Exception as e:  # noqa: BLE001 - a cell's failure is recorded, the matrix goes on
         return _write_status(snap, spec, plan, "failed", error=e, t0=t0)
     result["timings"]["total_s"] = time.perf_counter() - t0
-    write_json_atomic(plan.result_path, result)
-    result["_path"] = str(plan.result_path)
-    return result
+    return CellOutcome(_write(plan.result_path, result), plan.result_path)
 
 
-def record_failure(ws: Workspace | Snapshot, spec: CellSpec, error: BaseException) -> dict[str, Any]:
+def record_failure(ws: Workspace | Snapshot, spec: CellSpec, error: BaseException) -> CellOutcome:
     """Write a failed result for ``spec`` when the cell could not write one itself (the process
     running it died, e.g. a Ray worker killed on every retry). A result the cell finished with
     its current key is kept."""
@@ -112,14 +134,21 @@ def record_failure(ws: Workspace | Snapshot, spec: CellSpec, error: BaseExceptio
     except BenchError:
         plan = None
     if plan is not None:
-        existing = read_json(plan.result_path)
-        if existing and existing.get("key") == plan.key and existing.get("status") == "ok":
-            return existing
+        existing = _finished(plan)
+        if existing is not None:
+            return CellOutcome(existing, plan.result_path, skipped=True)
     return _write_status(snap, spec, plan, "failed", error=error, t0=t0)
 
 
+def _write(path: Path, result: dict[str, Any]) -> CellResult:
+    """The cell's sections as a :class:`CellResult`, written atomically to ``path``."""
+    record = CellResult.model_validate(result)
+    write_result(path, record)
+    return record
+
+
 def _base_result(plan: CellPlan | None, spec: CellSpec, status: str) -> dict[str, Any]:
-    res: dict[str, Any] = {"schema": SCHEMA_VERSION, "status": status, "key": plan.key if plan else None,
+    res: dict[str, Any] = {"status": status, "key": plan.key if plan else None,
                            "cell": {"profile": spec.profile, "upstream": spec.upstream,
                                     "downstream": spec.downstream, "language": spec.language, "seed": spec.seed}}
     if plan is not None:
@@ -138,7 +167,7 @@ def _base_result(plan: CellPlan | None, spec: CellSpec, status: str) -> dict[str
 
 
 def _write_status(snap: Snapshot, spec: CellSpec, plan: CellPlan | None, status: str, *, reason: str = "",
-                  error: BaseException | None = None, t0: float) -> dict[str, Any]:
+                  error: BaseException | None = None, t0: float) -> CellOutcome:
     res = _base_result(plan, spec, status)
     if reason:
         res["reason"] = reason
@@ -147,8 +176,7 @@ def _write_status(snap: Snapshot, spec: CellSpec, plan: CellPlan | None, status:
                         "traceback": "".join(traceback.format_exception(error))}
     res["timings"] = {"total_s": time.perf_counter() - t0}
     path = plan.result_path if plan else result_file(snap, spec)
-    write_json_atomic(path, res)
-    return res
+    return CellOutcome(_write(path, res), path)
 
 
 def execute(snap: Snapshot, plan: CellPlan, *, device: str, progress: bool) -> dict[str, Any]:
