@@ -130,7 +130,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                      address=args.address, device=device, progress=not args.no_progress,
                      leaderboard=not args.no_leaderboard, workers=args.workers)
     print(matrix_summary(out))
-    return 1 if out["counts"].get("failed") else 0
+    return 1 if out.counts.get("failed") else 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .smallmodels import DISPLAY_NAMES
 
 if TYPE_CHECKING:
+    from .matrix.stages import MatrixRun
     from .run.cell import CellOutcome
     from .run.record import DataSummary
 
@@ -70,17 +71,17 @@ def print_skipped(data: DataSummary | None, *, shown: int = 10) -> None:
         print(f"  ... and {total - min(shown, len(examples))} more (data.skipped_examples in the result file)")
 
 
-def matrix_summary(out: dict[str, Any]) -> str:
+def matrix_summary(out: MatrixRun) -> str:
     """The lines ``bench matrix`` prints after a run (counts, skipped cells, stages, leaderboards)."""
-    c = out["counts"]
-    text = (f"matrix {out['profile']}: {out['cells']} cells; ran {out['ran']} in {out['seconds']:.0f} s: "
+    c = out.counts
+    text = (f"matrix {out.profile}: {out.cells} cells; ran {out.ran} in {out.seconds:.0f} s: "
             f"ok {c.get('ok', 0)}, failed {c.get('failed', 0)}, unavailable {c.get('unavailable', 0)}; "
             f"skipped {c.get('skipped_done', 0)} finished" +
             (f" and {c['skipped_failed']} failed (rerun them with --retry-failed)" if c.get("skipped_failed") else "") +
-            ("; stages: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in out["stages"].items())
-             if out.get("stages") else ""))
-    if "leaderboards" in out:
-        text += f"\nleaderboards: {out['leaderboards']}"
+            ("; stages: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in out.stages.items())
+             if out.stages else ""))
+    if out.leaderboards is not None:
+        text += f"\nleaderboards: {out.leaderboards}"
     return text
 
 

@@ -23,7 +23,7 @@ from harness.config import Workspace, parse_overrides
 from harness.config.plan import CellSpec, plan_cell, result_file
 from harness.features.cache import CacheCorruptWarning
 from harness.features.extract import STATS
-from harness.matrix import dry_run, run_matrix
+from harness.matrix import MatrixRun, dry_run, run_matrix
 from harness.results import read_json
 from harness.run.cell import run_cell
 from tests.analysis_fixtures import one_torch_thread  # noqa: F401
@@ -55,7 +55,7 @@ def root(workspace_dir: Path, synth_corpora: Path, tmp_path: Path, monkeypatch: 
     return workspace_dir
 
 
-def run(root: Path, profile: str, **kw) -> dict:
+def run(root: Path, profile: str, **kw) -> MatrixRun:
     """run_matrix on a fresh Workspace (no progress bars)."""
     return run_matrix(workspace(root), profile=profile, progress=False, **kw)
 
@@ -65,7 +65,7 @@ def result(root: Path, profile: str, upstream: str, downstream: str = "gender", 
     return read_json(result_file(workspace(root), CellSpec(profile, upstream, downstream, "en", seed))) or {}
 
 
-def run_mixed_seed0(root: Path) -> dict:
+def run_mixed_seed0(root: Path) -> MatrixRun:
     """The mixed profile's seed-0 cells: one ok, one failed, one unavailable."""
     return run(root, MIXED, only={"seed": {"0"}})
 
@@ -160,13 +160,13 @@ def test_rerun_skips_finished_cells_without_touching_them(root: Path) -> None:
     result file (and side file: sweep, capacity dims) byte-identical and unwritten."""
     only = {"upstream": {"mfcc"}, "downstream": {"gender"}}
     first = run(root, "smoke", only=only)
-    assert (first["ran"], first["counts"].get("ok")) == (1, 1), first
+    assert (first.ran, first.counts.get("ok")) == (1, 1), first
     results = workspace(root).path("results")
     stored = result(root, "smoke", "mfcc")
     assert stored["key"] == plan_cell(workspace(root), SPEC).key
     contents, stamps, passes = file_bytes(results), snapshot(results), STATS["passes"]
     second = run(root, "smoke", only=only)
-    assert second["ran"] == 0 and second["counts"]["skipped_done"] == 1, second
+    assert second.ran == 0 and second.counts["skipped_done"] == 1, second
     assert STATS["passes"] == passes
     assert file_bytes(results) == contents and snapshot(results) == stamps
 
@@ -177,7 +177,7 @@ def test_failed_cell_is_recorded_and_the_others_complete(root: Path) -> None:
     type, message and traceback; the ok and unavailable cells are recorded too, and the
     leaderboard shows the failed cell as n/a with the reason."""
     out = run_mixed_seed0(root)
-    assert out["ran"] == 3 and out["counts"] == {"skipped_done": 0, "skipped_failed": 0, "ok": 1, "failed": 1,
+    assert out.ran == 3 and out.counts == {"skipped_done": 0, "skipped_failed": 0, "ok": 1, "failed": 1,
                                                  "unavailable": 1}, out
     assert result(root, MIXED, "mfcc")["status"] == "ok"
     failed = result(root, MIXED, BROKEN)
@@ -186,7 +186,7 @@ def test_failed_cell_is_recorded_and_the_others_complete(root: Path) -> None:
     err = failed["error"]
     assert err["type"] == "FileNotFoundError" and "tiny.ckpt does not exist" in err["message"]
     assert err["traceback"].startswith("Traceback") and "load_model" in err["traceback"]
-    table = (Path(out["leaderboards"]) / "table1_gender.md").read_text(encoding="utf-8")
+    table = (Path(out.leaderboards or "") / "table1_gender.md").read_text(encoding="utf-8")
     row = next(line for line in table.splitlines() if line.startswith("| Tiny broken"))
     assert "n/a (note" in row
     assert "failed: FileNotFoundError: tiny HEAR checkpoint" in table
@@ -210,13 +210,13 @@ def test_retry_failed_reruns_exactly_the_failed_cells(root: Path, tmp_path: Path
 
     (tmp_path / "tiny.ckpt").write_bytes(b"fixed")
     out = run(root, MIXED, only={"seed": {"0"}}, retry_failed=True, leaderboard=False)
-    assert out["ran"] == 1 and out["counts"].get("ok") == 1 and out["counts"]["skipped_done"] == 1, out
+    assert out.ran == 1 and out.counts.get("ok") == 1 and out.counts["skipped_done"] == 1, out
     assert result(root, MIXED, BROKEN)["status"] == "ok"
     after_retry = file_bytes(results)
     changed = {p for p in after_retry if after_retry[p] != after_plain.get(p)}
     assert rel in changed and unavailable not in changed
     assert not any(p.startswith(f"{MIXED}/mfcc/") for p in changed)
-    assert run(root, MIXED, only={"seed": {"0"}}, retry_failed=True, leaderboard=False)["ran"] == 0
+    assert run(root, MIXED, only={"seed": {"0"}}, retry_failed=True, leaderboard=False).ran == 0
 
 
 # --------------------------------------------------------------------------- unavailable
@@ -227,10 +227,10 @@ def test_missing_weights_are_unavailable_reported_and_rechecked(root: Path) -> N
     res = result(root, MIXED, "wavlm_large")
     assert res["status"] == "unavailable" and "microsoft/wavlm-large" in res["reason"]
     assert "not available offline" in res["reason"] and "--set upstream.args.model_id" in res["reason"]
-    table = (Path(out["leaderboards"]) / "table1_gender.md").read_text(encoding="utf-8")
+    table = (Path(out.leaderboards or "") / "table1_gender.md").read_text(encoding="utf-8")
     assert "| WavLM-L" in table and "unavailable: weights for Hugging Face model 'microsoft/wavlm-large'" in table
     again = run(root, MIXED, only={"seed": {"0"}}, leaderboard=False)
-    assert again["ran"] == 1 and again["counts"] == {"skipped_done": 1, "skipped_failed": 1, "unavailable": 1}
+    assert again.ran == 1 and again.counts == {"skipped_done": 1, "skipped_failed": 1, "unavailable": 1}
 
 
 def test_missing_corpus_is_unavailable_until_it_appears(root: Path, tmp_path: Path,
@@ -241,16 +241,16 @@ def test_missing_corpus_is_unavailable_until_it_appears(root: Path, tmp_path: Pa
     monkeypatch.setenv("LIBRISPEECH_ROOT", str(libri))
     only = {"upstream": {"mfcc"}, "downstream": {"gender"}, "language": {"en"}}
     out = run(root, "paper", only=only, leaderboard=False)
-    assert out["cells"] == 1 and out["counts"].get("unavailable") == 1, out
+    assert out.cells == 1 and out.counts.get("unavailable") == 1, out
     res = result(root, "paper", "mfcc")
     assert res["status"] == "unavailable" and str(libri) in res["reason"] and "SPEAKERS.TXT" in res["reason"]
     key = res["key"]
     write_tiny_librispeech(libri)
     again = run(root, "paper", only=only)
-    assert again["ran"] == 1 and again["counts"].get("ok") == 1, again
+    assert again.ran == 1 and again.counts.get("ok") == 1, again
     res = result(root, "paper", "mfcc")
     assert res["status"] == "ok" and res["key"] == key and res["data"]["corpus"] == "librispeech"
-    assert "| MFCC" in (Path(again["leaderboards"]) / "table1_gender.md").read_text(encoding="utf-8")
+    assert "| MFCC" in (Path(again.leaderboards or "") / "table1_gender.md").read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- dry run
@@ -293,7 +293,7 @@ def test_word_discrimination_vectors_come_from_the_features_stage(root: Path) ->
     vectors file is recomputed."""
     add_profile(root, "mt_words", upstreams=["mfcc"], downstreams=["word_discrimination"], seeds=[0, 1])
     out = run(root, "mt_words", workers=1)
-    assert out["counts"]["ok"] == 2, out
+    assert out.counts["ok"] == 2, out
     first, second = (result(root, "mt_words", "mfcc", "word_discrimination", seed=s) for s in (0, 1))
     assert first["features"]["word_vectors"] == second["features"]["word_vectors"] == "read from the cache"
     assert first["metrics"] == second["metrics"] and first["metrics"]["n"] > 0

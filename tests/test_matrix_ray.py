@@ -291,20 +291,20 @@ def test_ray_matrix_writes_the_same_results_as_local(ray_head: RayHead, workspac
     specs = [CellSpec("mt_ray", "mfcc", ds, "en", seed) for ds in ("gender", "emotion") for seed in (0, 1)]
     root = ray_workspace(workspace_dir, synth_corpora, tmp_path, monkeypatch, "local")
     local = run_matrix(workspace(root), profile="mt_ray", progress=False, leaderboard=False)
-    assert local["counts"].get("ok") == 4, local
+    assert local.counts.get("ok") == 4, local
     expected = {s: comparable(result_json(workspace(root), s) or {}) for s in specs}
 
     ray_workspace(workspace_dir, synth_corpora, tmp_path, monkeypatch, "ray")
     passes = STATS["passes"]
     remote = run_matrix(workspace(root), profile="mt_ray", progress=False, executor="ray", address=ray_head.address)
-    assert remote["counts"].get("ok") == 4 and remote["ran"] == 4, remote
+    assert remote.counts.get("ok") == 4 and remote.ran == 4, remote
     assert STATS["passes"] == passes  # the upstream ran in the workers, not here
     ws = workspace(root)
     assert ws.path("results") == tmp_path / "ray" / "results"
     for spec in specs:
         assert comparable(result_json(ws, spec) or {}) == expected[spec], spec.label
     assert list((tmp_path / "ray" / "cache" / "features" / "mfcc").rglob("COMPLETE"))
-    assert (Path(remote["leaderboards"]) / "table1_gender.md").is_file()
+    assert (Path(remote.leaderboards or "") / "table1_gender.md").is_file()
 
 
 def killer_profile(root: Path, marker: Path, *, always: bool = False) -> None:
@@ -328,7 +328,7 @@ def test_worker_killed_mid_cell_is_retried(ray_head: RayHead, workspace_dir: Pat
     killer_profile(root, marker)
     spec = CellSpec("mt_kill", "tiny_killer", "gender", "en", 0)
     marker.write_text("")  # armed after the features are cached, so that only the cell runs the upstream
-    assert extract_for_cell(workspace(root), spec, device="cpu", progress=False)["ok"]
+    assert extract_for_cell(workspace(root), spec, device="cpu", progress=False).ok
     marker.unlink()
     argv = ["--root", str(root), "matrix", "--profile", "mt_kill", "--executor", "ray", "--address",
             ray_head.address, "--no-progress", "--no-leaderboard"]
@@ -351,7 +351,7 @@ def test_worker_dying_every_time_fails_the_cell_with_a_result(ray_head: RayHead,
     killer_profile(root, marker, always=True)
     out = run_matrix(workspace(root), profile="mt_kill", progress=False, executor="ray", address=ray_head.address,
                      leaderboard=False)
-    assert out["counts"].get("failed") == 1, out
+    assert out.counts.get("failed") == 1, out
     res = result_json(workspace(root), CellSpec("mt_kill", "tiny_killer", "gender", "en", 0)) or {}
     assert res.get("status") == "failed", res
     assert "Worker" in res["error"]["type"] or "worker" in res["error"]["message"].lower()

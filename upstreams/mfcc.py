@@ -41,11 +41,6 @@ class MFCCUpstream(Upstream):
         self.downsample_rate = self.hop_samples
         self.min_input_samples = self.win_samples
 
-    def frames_for(self, num_samples: int) -> int:
-        if num_samples < self.win_samples:
-            return 0
-        return 1 + (num_samples - self.win_samples) // self.hop_samples
-
     def features(self, wav_T: torch.Tensor) -> torch.Tensor:
         """[T] samples -> [T', D] features of one utterance."""
         feats = self.mfcc(wav_T.float()).transpose(0, 1)  # [T', n_mfcc]

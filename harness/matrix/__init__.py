@@ -14,7 +14,7 @@ from __future__ import annotations
 from .dryrun import dry_run
 from .executors import LocalExecutor, ProcessExecutor, WorkerDiedError, make_executor
 from .select import CellState, cells_of, check_matrix, only_problems, parse_only, survey
-from .stages import extract_for_cell, result_of, run_matrix
+from .stages import ExtractionOutcome, MatrixRun, extract_for_cell, result_of, run_matrix
 
-__all__ = ["CellState", "LocalExecutor", "ProcessExecutor", "WorkerDiedError", "cells_of", "check_matrix", "dry_run",
+__all__ = ["CellState", "ExtractionOutcome", "MatrixRun", "LocalExecutor", "ProcessExecutor", "WorkerDiedError", "cells_of", "check_matrix", "dry_run",
            "extract_for_cell", "make_executor", "only_problems", "parse_only", "result_of", "run_matrix", "survey"]

@@ -138,11 +138,6 @@ class ProcessExecutor:
         except BrokenProcessPool:
             return None
 
-    def recycle(self) -> None:
-        """Let the worker processes go (their memory goes back to the system); new ones start on the next job."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = self._new_pool()
-
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 

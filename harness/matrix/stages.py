@@ -18,6 +18,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import Workspace
@@ -44,7 +45,7 @@ def small_model_jobs(ws: Workspace, profile: Profile, cells: Iterable[CellSpec])
     return sorted(jobs)
 
 
-def train_small_model_job(ws: Workspace, profile_name: str, model: str, language: str, *, progress: bool) -> dict[str, Any]:
+def _train_small_model_job(ws: Workspace, profile_name: str, model: str, language: str, *, progress: bool) -> dict[str, Any]:
     from ..smallmodels.train import train_for_profile
 
     return train_for_profile(ws, profile=profile_name, model=model, language=language, progress=progress)
@@ -66,7 +67,7 @@ def extraction_jobs(ws: Workspace, states: list[CellState]) -> list[CellSpec]:
     return jobs
 
 
-def extract_for_cell(ws: Workspace, spec: CellSpec, *, device: str, progress: bool) -> dict[str, Any]:
+def extract_for_cell(ws: Workspace, spec: CellSpec, *, device: str, progress: bool) -> ExtractionOutcome:
     """Stage 2 for one cell's upstream and corpus (returns a small summary; errors are left to the cell)."""
     from ..features.build import features_for
     from ..run.inputs import dataset_for
@@ -78,22 +79,23 @@ def extract_for_cell(ws: Workspace, spec: CellSpec, *, device: str, progress: bo
         if plan.task.kind == "word_discrimination":
             from ..run.steps.words import prefetch_word_vectors
 
-            return {"ok": True, **prefetch_word_vectors(snap=snap, plan=plan, dataset=dataset, device=device)}
+            built = prefetch_word_vectors(snap=snap, plan=plan, dataset=dataset, device=device)["upstream_built"]
+            return ExtractionOutcome(True, upstream_built=bool(built))
         store = features_for(snap, plan, dataset, device=device, progress=progress)
     except Exception as e:  # noqa: BLE001 - the cell itself will record the failure with its traceback
-        return {"ok": False, "error": f"{type(e).__name__}: {e}"}
-    return {"ok": True, "entry": store.path.name, "seconds": store.meta.extract_seconds}
+        return ExtractionOutcome(False, error=f"{type(e).__name__}: {e}")
+    return ExtractionOutcome(True, entry=store.path.name, seconds=store.meta.extract_seconds)
 
 
 def _small_model_job(job: tuple[str, str], *, ws: Workspace, profile_name: str, progress: bool) -> dict[str, Any]:
     """Train one small model; a failure is returned (the cells of that model then fail with it)."""
     try:
-        return train_small_model_job(ws, profile_name, job[0], job[1], progress=progress)
+        return _train_small_model_job(ws, profile_name, job[0], job[1], progress=progress)
     except Exception as e:  # noqa: BLE001 - one model's failure must not stop the matrix
         return {"executor_error": e}
 
 
-def _extract_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
+def _extract_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> ExtractionOutcome:
     return extract_for_cell(ws, spec, device=device, progress=progress)
 
 
@@ -130,11 +132,38 @@ def _cell_job(state: CellState, *, ws: Workspace, device: str, progress: bool) -
     return _run_cell_job(ws, state.spec, device=device, progress=progress, run=run_cell)
 
 
+@dataclass(frozen=True)
+class MatrixRun:
+    """What :func:`run_matrix` did: ``counts`` of cell outcomes (``ok``, ``failed``, ``unavailable``)
+    and of cells skipped (``skipped_done``, ``skipped_failed``), ``stages`` in seconds, and the
+    leaderboard folder when it wrote one."""
+
+    profile: str
+    cells: int
+    ran: int
+    counts: dict[str, int]
+    seconds: float
+    stages: dict[str, float]
+    leaderboards: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtractionOutcome:
+    """Stage 2 for one cell: the cache entry (or the word vectors) ready, or why not (the cell
+    itself then records the failure with its traceback)."""
+
+    ok: bool
+    entry: str | None = None
+    seconds: float | None = None
+    upstream_built: bool | None = None
+    error: str = ""
+
+
 def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set[str]] | None = None,
                retry_failed: bool = False, executor: str = "local", address: str | None = None,
                device: str = "cpu", progress: bool = True, leaderboard: bool = True,
-               workers: int | None = None) -> dict[str, Any]:
-    """Run the profile's matrix; returns counts, timings and the leaderboard folder.
+               workers: int | None = None) -> MatrixRun:
+    """Run the profile's matrix; returns counts, timings and the leaderboard folder (:class:`MatrixRun`).
 
     ``workers``: local processes for the small-model and cell stages (default: the profile's
     ``workers``, else the number of CPU cores; 1 runs them in this process). Each feature
@@ -235,13 +264,14 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
             stages["cells"] = time.perf_counter() - ts
     finally:
         ex.close()
-    out: dict[str, Any] = {"profile": profile_name, "cells": len(cells), "ran": len(todo), "counts": dict(counts),
-                           "seconds": time.perf_counter() - t0, "stages": stages}
+    seconds = time.perf_counter() - t0
+    folder = None
     if leaderboard:
         from ..leaderboard import write_leaderboards
 
-        out["leaderboards"] = str(write_leaderboards(ws, profile=profile_name))
-    return out
+        folder = str(write_leaderboards(ws, profile=profile_name))
+    return MatrixRun(profile=profile_name, cells=len(cells), ran=len(todo), counts=dict(counts), seconds=seconds,
+                     stages=stages, leaderboards=folder)
 
 
 def _fail_cells_of_failed_models(ws: Workspace, todo: list[CellState], failed: dict[tuple[str, str], BaseException],

@@ -19,8 +19,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class LinearHead(nn.Module):
-    input_kind = "pooled"
-
     def __init__(self, *, input_size: int, num_classes: int, binary_output: Literal["sigmoid", "softmax"] = "sigmoid"):
         super().__init__()
         self.single_logit = num_classes == 2 and binary_output == "sigmoid"
@@ -34,8 +32,6 @@ class LinearHead(nn.Module):
 
 
 class BiLSTMHead(nn.Module):
-    input_kind = "frames"
-
     def __init__(self, *, input_size: int, num_classes: int, hidden_size: int = 512, num_layers: int = 4,
                  dropout: float = 0.3, mlp_sizes: tuple[int, ...] | list[int] = (1024, 1024, 1024),
                  pooling: Literal["mean", "sum"] = "mean", output_bias: bool = False, input_stride: int = 1,
