@@ -94,7 +94,7 @@ class Profile(Strict):
     device: str = "auto"  # auto | cpu | cuda
     workers: int | None = Field(None, ge=1)  # local processes for cells and small models (None: CPU cores)
     # padded audio seconds per extraction batch; None: 64 on a GPU, one utterance per forward on
-    # CPU (batched forwards are slower there: see harness.extract.batch_seconds)
+    # CPU (batched forwards are slower there: see harness.features.extract.batch_seconds)
     extract_batch_s: float | None = Field(None, gt=0)
     language_fallback: Literal["english_model", "skip"] = "english_model"
 

@@ -89,14 +89,14 @@ def describe(proc: subprocess.CompletedProcess[str]) -> str:
 
 # --------------------------------------------------------------------------- results
 def result_files(results: Path) -> dict[str, Path]:
-    """Cell result files (``seed*.json`` with a schema) by their path relative to ``results``."""
+    """Cell result files (``seed*.json`` with a schema version, 1 or 2) by their path relative to ``results``."""
     out = {}
     for p in sorted(results.rglob("seed*.json")):
         try:
             data = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and "schema" in data:
+        if isinstance(data, dict) and ("schema" in data or "schema_version" in data):
             out[p.relative_to(results).as_posix()] = p
     return out
 

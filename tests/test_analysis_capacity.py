@@ -88,7 +88,7 @@ def test_ig_finds_planted_dimensions_pooled_linear(workspace_dir: Path, tmp_path
               "dev": planted_pooled(80, dim=40, informative=planted, seed=1),
               "test": planted_pooled(200, dim=40, informative=planted, seed=2)}
     ctx = _context(ws, "probe_linear", splits, ("female", "male"), tmp_path)
-    out = capacity_step(ctx)
+    out = capacity_step(ctx).model_dump(exclude_unset=True)  # the section as the result file holds it
     assert out["k"] == 4 and out["D"] == 40 and sorted(out["dims"]) == planted
     assert out["metrics"]["f1_micro"] >= 0.95 * out["full_metrics"]["f1_micro"]
     assert out["ig"] == {**out["ig"], "n_steps": 20, "baseline": "zeros", "items": 200}
@@ -110,7 +110,7 @@ def test_ig_finds_planted_dimensions_sequence_bilstm(workspace_dir: Path, tmp_pa
               "test": planted_frames(60, dim=20, informative=planted, seed=2)}
     ctx = _context(ws, "probe_bilstm", splits, ("neutral", "sad", "happy"), tmp_path)
     assert ctx.metrics["accuracy"] > 80
-    out = capacity_step(ctx)
+    out = capacity_step(ctx).model_dump(exclude_unset=True)  # the section as the result file holds it
     assert out["k"] == 2 and sorted(out["dims"]) == list(planted)
     assert out["metrics"]["accuracy"] >= 0.9 * out["full_metrics"]["accuracy"]
     assert out["training"]["head_params"] < sum(p.numel() for p in ctx.head.parameters())

@@ -85,6 +85,7 @@ def test_layer_from_reuses_the_emotion_sweep_without_upstream(emo_ws, workspace_
     calls, passes = up.forward_calls, STATS["passes"]
     plan = plan_cell(ws, CellSpec("smoke", "tiny3", "emotion_discrimination", "en", 0))
     res = execute(ws.snapshot, plan, device="cpu", progress=False)
-    assert res["layer"]["layer_from"] == "emotion" and res["layer"]["chosen"] in res["layer"]["candidates"]
+    assert res.layer is not None and res.layer.layer_from == "emotion"
+    assert res.layer.chosen in (res.layer.candidates or [])
     assert (ws.path("results") / "smoke" / "sweeps" / "tiny3" / "emotion" / "en.json").is_file()
     assert up.forward_calls == calls and STATS["passes"] == passes

@@ -52,13 +52,13 @@ def test_sweep_picks_the_layer_with_the_planted_signal(workspace_dir: Path) -> N
                 "dev": planted_pooled(80, dim=8, informative=[2], seed=50 + layer, shift=shift)}, []
 
     res = run_sweep(snap=ws.snapshot, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
-                    language="en", progress=False)
+                    language="en", progress=False).model_dump(exclude_unset=True)
     assert res["chosen"] == 5 and res["candidates"] == list(range(9)) and res["subset_size"] == 60
     assert res["curve"]["5"] == max(res["curve"].values()) and res["curve"]["5"] > 80
     assert sweep_path(ws, plan, "en").is_file() and Path(res["plot"]).is_file()
     calls.clear()
     again = choose_layer(snap=ws.snapshot, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
-                         device="cpu", progress=False)
+                         device="cpu", progress=False).model_dump(exclude_unset=True)
     assert again == res and calls == []  # every seed of the cell reuses the saved curve
 
 
@@ -69,7 +69,7 @@ def test_fixed_last_and_single_layer_rules(workspace_dir: Path) -> None:
         ws = Workspace(workspace_dir, parse_overrides([override]))
         plan = plan_cell(ws, CellSpec("smoke", "mfcc", "probe_linear", "en", 0))
         res = choose_layer(snap=ws.snapshot, plan=plan, store=_fake_store(n), sets_for=None, classes=("a", "b"),
-                           device="cpu", progress=False)
+                           device="cpu", progress=False).model_dump(exclude_unset=True)
         assert res["chosen"] == expected
 
 
@@ -94,7 +94,7 @@ def test_whole_sweep_reads_the_cache_only(tiny3) -> None:
     plan = plan_cell(ws, CellSpec("smoke", "tiny3", "probe_linear", "en", 0))
     splits = task_splits(ds, task=plan.task, source=plan.source)
     res = run_sweep(snap=ws.snapshot, plan=plan, store=store, sets_for=feature_sets_for(store, splits, plan),
-                    classes=splits["train"].classes, language="en", progress=False)
+                    classes=splits["train"].classes, language="en", progress=False).model_dump(exclude_unset=True)
     assert res["candidates"] == [0, 1, 2] and set(res["curve"]) == {"0", "1", "2"}
     assert up.forward_calls == calls and STATS["passes"] == passes
 
@@ -106,7 +106,7 @@ def test_english_layer_rule_for_a_model_without_variant(tiny3) -> None:
     fi_plan = plan_cell(ws, CellSpec("smoke", "tiny3", "probe_linear", "fi", 0))
     assert fi_plan.language_fallback
     res = choose_layer(snap=ws.snapshot, plan=fi_plan, store=store, sets_for=None, classes=("female", "male"),
-                       device="cpu", progress=False)
+                       device="cpu", progress=False).model_dump(exclude_unset=True)
     en_file = ws.path("results") / "smoke" / "sweeps" / "tiny3" / "probe_linear" / "en.json"
     assert res["from_language"] == "en" and "English task" in res["rule"]
     assert en_file.is_file() and res["chosen"] == read_json(en_file)["result"]["chosen"]

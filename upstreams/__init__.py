@@ -1,5 +1,5 @@
 """Upstream adapters (one module per model family) and their cards (``upstreams/cards/*.yaml``).
 
 The contract every adapter meets is in :mod:`upstreams.base` and is checked by
-:mod:`harness.contract`. Importing this package imports nothing heavy.
+:mod:`harness.features.contract`. Importing this package imports nothing heavy.
 """

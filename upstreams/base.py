@@ -13,7 +13,7 @@ An adapter is a ``torch.nn.Module`` with
 
 Optionally, a classmethod ``describe(**card_args) -> ArchInfo`` states the architecture (exact
 parameter count, layers, width, frame rate) and where the weights come from *without loading
-them*; ``bench info --upstream NAME`` calls it (see :mod:`harness.info`).
+them*; ``bench info --upstream NAME`` calls it (see :mod:`harness.features.info`).
 
 Layer indexing: ``layers[0]`` is what the model exposes first (for wav2vec2-style models the CNN
 feature projection output, the paper's "layer 0"); ``layers[i]`` for i >= 1 is transformer layer

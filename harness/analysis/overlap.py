@@ -1,7 +1,7 @@
 """Dimension overlap (paper Figures 5-8): how many of the top-k dimensions two analyses share.
 
 ``overlap = |A intersect B| / k x 100`` between the top-k dimension sets of the 10% capacity
-analysis (:mod:`harness.analysis.capacity`); for three sets ``|A intersect B intersect C| / k``.
+analysis (:mod:`harness.run.steps.capacity`); for three sets ``|A intersect B intersect C| / k``.
 When two sets have different sizes (different hidden sizes, say), k is the smaller one and a
 note says so.
 

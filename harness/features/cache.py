@@ -44,7 +44,7 @@ class FeatureRecipe:
     """How features are pooled and chunked (the sample rate and granularity follow from the card).
 
     ``frame_layers`` is not part of the recipe: an entry may be extended with more layers (see
-    :func:`harness.extract.ensure_features`)."""
+    :func:`harness.features.extract.ensure_features`)."""
 
     pool_windows_s: tuple[float | None, ...] = (None, 5.0)
     max_chunk_s: float = 30.0

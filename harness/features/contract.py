@@ -324,7 +324,7 @@ def check_upstream_by_name(name_or_target: str, *, workspace: Workspace, languag
                            device: str = "cpu") -> ContractReport:
     """Build a card (``wavlm_large``, ``wavlm_large@random``) or a ``module:Class`` target and check it.
 
-    A card is built by :func:`harness.upstream.build_upstream` and checked with its ``test``
+    A card is built by :func:`harness.features.upstream.build_upstream` and checked with its ``test``
     hints; a target is instantiated with no arguments (plus the context arguments its signature
     asks for). A build failure (missing weights, bad arguments) is reported as a failed ``build``
     check with its message.

@@ -26,7 +26,7 @@ from ..config.plan import CellSpec, resolve_cell, result_file
 from ..errors import BenchError
 from ..outputs import OUTPUT_SETTINGS, prepare_outputs
 from ..run.cell import stored_result
-from ..run.record import CellResult
+from ..run.record import CellResult, LayerChoice
 from ..schema import Profile
 from .executors import LocalExecutor, ProcessExecutor, make_executor
 from .select import CellState, cells_of, check_matrix, survey
@@ -99,13 +99,15 @@ def _extract_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) 
     return extract_for_cell(ws, spec, device=device, progress=progress)
 
 
-def _layer_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
+def _layer_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> LayerChoice | str | None:
+    """The layer a sweep chose, None when there was no sweep, or the error (the cell itself records
+    the failure with its traceback)."""
     from ..run.cell import select_layer
 
     try:
         return select_layer(ws, spec, device=device, progress=progress)
     except Exception as e:  # noqa: BLE001 - the cell itself will record the failure with its traceback
-        return {"error": f"{type(e).__name__}: {e}"}
+        return f"{type(e).__name__}: {e}"
 
 
 def layer_jobs(ws: Workspace, states: list[CellState]) -> tuple[list[CellSpec], list[CellSpec]]:
@@ -232,7 +234,7 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                 # to the system then). Not a fresh process per job: starting one (torch, transformers)
                 # costs about 5 s and the stage has dozens of jobs, most of them a few seconds long; one
                 # extraction at a time, longest utterance first, keeps the process's peak that of the
-                # largest model (see harness.extract)
+                # largest model (see harness.features.extract)
                 fresh = ProcessExecutor(1, threads=os.cpu_count() or 1) \
                     if executor == "local" and device == "cpu" else None
                 try:

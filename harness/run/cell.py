@@ -39,7 +39,7 @@ from ..registry import import_string
 from ..results import environment
 from .context import CellContext
 from .inputs import cell_inputs, dataset_for
-from .record import CellResult, ResultFileError, read_result, write_result
+from .record import CellResult, LayerChoice, ResultFileError, Timings, read_result, write_result
 from .steps.sweep import choose_layer
 
 if TYPE_CHECKING:
@@ -119,8 +119,10 @@ def run_cell(ws: Workspace | Snapshot, spec: CellSpec, *, device: str = "cpu", p
         raise
     except Exception as e:  # noqa: BLE001 - a cell's failure is recorded, the matrix goes on
         return _write_status(snap, spec, plan, "failed", error=e, t0=t0)
-    result["timings"]["total_s"] = time.perf_counter() - t0
-    return CellOutcome(_write(plan.result_path, result), plan.result_path)
+    timings = (result.timings or Timings()).model_copy(update={"total_s": time.perf_counter() - t0})
+    result = result.model_copy(update={"timings": timings})
+    write_result(plan.result_path, result)
+    return CellOutcome(result, plan.result_path)
 
 
 def record_failure(ws: Workspace | Snapshot, spec: CellSpec, error: BaseException) -> CellOutcome:
@@ -179,8 +181,9 @@ def _write_status(snap: Snapshot, spec: CellSpec, plan: CellPlan | None, status:
     return CellOutcome(_write(path, res), path)
 
 
-def execute(snap: Snapshot, plan: CellPlan, *, device: str, progress: bool) -> dict[str, Any]:
-    """The cell's work; raises on failure (run_cell records it)."""
+def execute(snap: Snapshot, plan: CellPlan, *, device: str, progress: bool) -> CellResult:
+    """The cell's work as its record (not written, ``timings.total_s`` not set); raises on
+    failure (run_cell records it)."""
     set_seed(plan.spec.seed)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -192,11 +195,12 @@ def execute(snap: Snapshot, plan: CellPlan, *, device: str, progress: bool) -> d
         result.update(runner(snap=snap, plan=plan, dataset=dataset, device=device, progress=progress))
         result.setdefault("timings", {}).update(timings)
         result["environment"] = environment(device)
-        return result
-    return run_classification(snap, plan, dataset, device=device, progress=progress, timings=timings)
+        return CellResult.model_validate(result)
+    return CellResult.model_validate(_run_classification(snap, plan, dataset, device=device, progress=progress,
+                                                         timings=timings))
 
 
-def run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, device: str, progress: bool,
+def _run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, device: str, progress: bool,
                        timings: dict[str, float]) -> dict[str, Any]:
     """Layer, head training, test metrics and the post-training steps of a classification cell."""
     splits = task_splits(dataset, task=plan.task, source=plan.source)
@@ -216,7 +220,7 @@ def run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, devi
     layer_info = choose_layer(snap=snap, plan=plan, store=store, sets_for=sets_for, classes=classes,
                               device=device, progress=progress)
     timings["layer_selection_s"] = time.perf_counter() - t
-    layer = int(layer_info["chosen"])
+    layer = int(layer_info.chosen or 0)
     fsets, dropped = sets_for(layer)
     t = time.perf_counter()
     set_seed(plan.spec.seed)  # the head's initialisation must not depend on whether the sweep was cached
@@ -242,7 +246,7 @@ def run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, devi
             "items": {s: len(f) for s, f in fsets.items()},
             "utterances": {s: len(ls.utterances) for s, ls in splits.items()},
             "label_counts": {s: dict(Counter(classes[i] for i in ls.labels)) for s, ls in splits.items()},
-            **skipped_summary(corpus=list(dataset.skipped), labels=[x for ls in splits.values() for x in ls.skipped],
+            **_skipped_summary(corpus=list(dataset.skipped), labels=[x for ls in splits.values() for x in ls.skipped],
                               features=dropped),
             "item_level": "word" if word_items else "utterance",
         },
@@ -272,7 +276,7 @@ def run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, devi
 MAX_SKIPPED_EXAMPLES = 100
 
 
-def skipped_summary(**by_stage: list[str]) -> dict[str, Any]:
+def _skipped_summary(**by_stage: list[str]) -> dict[str, Any]:
     """What a cell left out and why: ``skipped`` (total), ``skipped_by_stage`` (corpus rows the
     adapter refused, items without a usable label, audio the extraction could not use) and the
     first ``MAX_SKIPPED_EXAMPLES`` messages, each naming the item and the reason."""
@@ -305,22 +309,23 @@ def _utterance_vote(item_ids: list[str], y: np.ndarray, logits: np.ndarray, num_
 
 
 def select_layer(ws: Workspace | Snapshot, spec: CellSpec, *, device: str = "cpu",
-                 progress: bool = False) -> dict[str, Any]:
+                 progress: bool = False) -> LayerChoice | None:
     """Run (or read) the layer selection of a cell without training its final head.
 
     The matrix calls this once per (upstream, downstream, language) before the cells, so the
     seeds of a cell, and downstreams that reuse its layer (``layer_from``), share one sweep
-    instead of racing to compute it. Returns the layer record, or {"skipped": reason}.
+    instead of racing to compute it. Returns the layer record, or None when the cell has no
+    sweep (another task kind, a fixed layer) or cannot be planned (the cell reports why).
     """
     snap = snapshot_of(ws)
     try:
         plan = resolve_cell(snap, spec)
-    except BenchError as e:
-        return {"skipped": str(e)}
+    except BenchError:
+        return None
     if plan.task.kind != "classification" or plan.downstream.config.layer != "sweep":
-        return {"skipped": "no sweep"}
+        return None
     inputs = cell_inputs(snap, plan, device=device, progress=progress)
     if inputs.store.meta.num_layers == 1:
-        return {"chosen": 0, "rule": "single layer"}
+        return LayerChoice(chosen=0, rule="single layer")
     return choose_layer(snap=snap, plan=plan, store=inputs.store, sets_for=inputs.sets_for, classes=inputs.classes,
                         device=device, progress=progress)

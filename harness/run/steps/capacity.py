@@ -36,6 +36,7 @@ import numpy as np
 
 from ...results import write_json_atomic
 from ...tempfiles import save_figure
+from ..record import Capacity
 
 if TYPE_CHECKING:
     from torch import nn
@@ -50,7 +51,7 @@ CUDA_BATCH_ELEMS = 1 << 25
 MAX_ITEMS_PER_CALL = 64
 
 
-def capacity_step(ctx: CellContext) -> dict[str, Any]:
+def capacity_step(ctx: CellContext) -> Capacity:
     """Top-``fraction`` dimensions by Integrated Gradients and the head retrained on them (see module doc)."""
     t0 = time.perf_counter()
     analyses = ctx.plan.profile.analyses
@@ -81,7 +82,7 @@ def capacity_step(ctx: CellContext) -> dict[str, Any]:
     out["summary"] = _summary(out)
     write_json_atomic(json_path, {"format": CAPACITY_FORMAT, "key": ctx.plan.key, "cell": _cell_identity(ctx.plan),
                                   "attributions": ranking["normalised"], **out})
-    return out
+    return Capacity.model_validate(out)
 
 
 # --------------------------------------------------------------------------- attribution

@@ -33,6 +33,7 @@ from ...corpora.load import task_splits
 from ...errors import BenchError, DataError
 from ...features.build import features_for
 from ..inputs import cell_inputs
+from ..record import LayerChoice
 from .sweep import choose_layer
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def triplet_correct(x_ND: np.ndarray, triplets: np.ndarray) -> np.ndarray:
 
 
 def discrimination_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore, device: str,
-                         progress: bool) -> dict[str, Any]:
+                         progress: bool) -> LayerChoice:
     """The layer the cell reads: the one chosen by the ``layer_from`` downstream (same upstream,
     language and profile; its rule applied through :func:`~harness.run.steps.sweep.choose_layer`),
     else the downstream's own fixed or last layer."""
@@ -81,9 +82,9 @@ def discrimination_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore,
     n = store.meta.num_layers
     if rule.kind != "from_cell" or rule.source is None:
         if rule.kind == "last" or n == 1:
-            return {"chosen": n - 1, "rule": "last layer" if n > 1 else "single layer", "num_layers": n}
+            return LayerChoice(chosen=n - 1, rule="last layer" if n > 1 else "single layer", num_layers=n)
         if rule.kind == "fixed":
-            return {"chosen": rule.index, "rule": "fixed in the downstream", "num_layers": n}
+            return LayerChoice(chosen=rule.index, rule="fixed in the downstream", num_layers=n)
         raise BenchError(f"downstream {plan.spec.downstream!r} asks for a layer {rule.kind} but trains nothing: set "
                          "`layer_from: <downstream>` (the layer chosen for that task) or a fixed `layer`")
     src_plan = resolve_cell(snap, rule.source)
@@ -93,7 +94,7 @@ def discrimination_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore,
     src = cell_inputs(snap, src_plan, device=device, progress=progress)
     info = choose_layer(snap=snap, plan=src_plan, store=src.store, sets_for=src.sets_for, classes=src.classes,
                         device=device, progress=progress)
-    return {**info, "layer_from": src_plan.spec.downstream}
+    return info.model_copy(update={"layer_from": src_plan.spec.downstream})
 
 
 def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Dataset, device: str,
@@ -113,7 +114,7 @@ def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Datas
     t = time.perf_counter()
     layer_info = discrimination_layer(snap=snap, plan=plan, store=store, device=device, progress=progress)
     timings["layer_selection_s"] = time.perf_counter() - t
-    layer = int(layer_info["chosen"])
+    layer = int(layer_info.chosen or 0)
     kept = [(u.id, y) for u, y in zip(test.utterances, test.labels, strict=True) if u.id in store]
     ids = [i for i, _ in kept]
     y = np.array([lab for _, lab in kept], dtype=np.int64)
@@ -145,5 +146,5 @@ def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Datas
                      "layer": layer, "upstream_forward_calls": store.meta.upstream_forward_calls},
         "timings": timings,
         "summary": (f"{accuracy:.1f}% of {len(triplets)} emotion triplets (test split, seed {plan.spec.seed}) "
-                    f"with cos(anchor, positive) > cos(anchor, negative); layer {layer} ({layer_info['rule']})"),
+                    f"with cos(anchor, positive) > cos(anchor, negative); layer {layer} ({layer_info.rule})"),
     }

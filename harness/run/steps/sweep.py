@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from ...probe.train import head_for, train_head
 from ...results import read_json, write_json_atomic
 from ...tempfiles import save_figure
 from ..inputs import cell_inputs, dataset_for
+from ..record import LayerChoice
 
 if TYPE_CHECKING:
     from ...config.snapshot import Snapshot
@@ -43,7 +44,7 @@ def sweep_path(paths: PathSource, plan: CellPlan, language: str) -> Path:
 
 
 def choose_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore, sets_for: SetsFor | None,
-                 classes: tuple[str, ...], device: str, progress: bool) -> dict[str, Any]:
+                 classes: tuple[str, ...], device: str, progress: bool) -> LayerChoice:
     """{"chosen": layer, "rule": ..., "curve": {layer: dev F1}, ...}: the cell's :class:`LayerRule` applied."""
     return apply_layer_rule(plan.layer, snap=snap, plan=plan, store=store, sets_for=sets_for, classes=classes,
                             device=device, progress=progress)
@@ -51,25 +52,26 @@ def choose_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore, sets_fo
 
 def apply_layer_rule(rule: LayerRule, *, snap: Snapshot, plan: CellPlan, store: FeatureStore,
                      sets_for: SetsFor | None, classes: tuple[str, ...], device: str,
-                     progress: bool) -> dict[str, Any]:
+                     progress: bool) -> LayerChoice:
+    """``rule`` applied to the cell: the layer chosen, how, and the sweep curve when one ran."""
     n = store.meta.num_layers
     if rule.kind == "last":
-        return {"chosen": n - 1, "rule": "last layer", "num_layers": n}
+        return LayerChoice(chosen=n - 1, rule="last layer", num_layers=n)
     if rule.kind == "fixed":
         index = int(rule.index or 0)
         if not 0 <= index < n:
             raise ValueError(f"downstream {plan.spec.downstream!r} asks for layer {index}, "
                              f"the upstream has layers 0..{n - 1}")
-        return {"chosen": index, "rule": rule.why or "fixed in the downstream", "num_layers": n}
+        return LayerChoice(chosen=index, rule=rule.why or "fixed in the downstream", num_layers=n)
     if rule.kind in ("weighted_sum", "mean"):
         raise BenchError(f"downstream {plan.spec.downstream!r}: layer: {rule.kind} is not implemented yet; "
                          "use sweep, last or a layer index")
     if n == 1:
-        return {"chosen": 0, "rule": "single layer", "num_layers": 1}
+        return LayerChoice(chosen=0, rule="single layer", num_layers=1)
     if rule.kind == "from_cell" and rule.source is not None:
         source = _source_sweep(snap, rule.source, device=device, progress=progress)
         if source is not None:
-            return {**source, "rule": rule.why, "from_language": rule.source.language}
+            return source.model_copy(update={"rule": rule.why, "from_language": rule.source.language})
         rule = rule.fallback or LayerRule("sweep")
     if sets_for is None:
         raise BenchError(f"cell {plan.spec.label}: a layer sweep needs the cell's feature sets")
@@ -78,7 +80,7 @@ def apply_layer_rule(rule: LayerRule, *, snap: Snapshot, plan: CellPlan, store: 
 
 
 def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for: SetsFor,
-              classes: tuple[str, ...], language: str, progress: bool) -> dict[str, Any]:
+              classes: tuple[str, ...], language: str, progress: bool) -> LayerChoice:
     """Train the cell's head on a subset of the training split for every candidate layer; the best
     dev micro-F1 wins (ties: the lower layer). Cached per (profile, upstream, downstream, language)."""
 
@@ -92,7 +94,7 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
     path = sweep_path(snap, plan, language)
     cached = read_json(path)
     if cached and cached.get("key") == key:
-        return cached["result"]
+        return LayerChoice.model_validate(cached["result"])
     curve: dict[int, float] = {}
     subset_size = None
     for layer in layers:
@@ -116,10 +118,10 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
     except Exception:  # noqa: BLE001 - a plot must never fail a cell
         pass
     write_json_atomic(path, {"key": key, "result": result})
-    return result
+    return LayerChoice.model_validate(result)
 
 
-def _source_sweep(snap: Snapshot, spec: CellSpec, *, device: str, progress: bool) -> dict[str, Any] | None:
+def _source_sweep(snap: Snapshot, spec: CellSpec, *, device: str, progress: bool) -> LayerChoice | None:
     """The sweep of another cell (the same upstream and downstream on English data), computing it
     when needed; None when that cell cannot run here."""
     try:

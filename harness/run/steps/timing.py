@@ -2,7 +2,7 @@
 
 This step is the ONE place in the harness that runs an upstream again after feature
 extraction, on purpose: to time it. It builds the card's upstream
-(:func:`harness.upstream.build_upstream`, which also gives the exact parameter count) and
+(:func:`harness.features.upstream.build_upstream`, which also gives the exact parameter count) and
 runs the test split of the cell one utterance at a time: audio loading, the upstream, then the
 cell's trained head on the chosen layer. Upstream time and head time are reported separately.
 
@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..record import InferenceTime
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -57,7 +59,7 @@ class PipelineSpec:
     pool_window_s: float | None  # pooled frame-level features: mean over the first N seconds
 
 
-def inference_time_step(ctx: CellContext) -> dict[str, Any]:
+def inference_time_step(ctx: CellContext) -> InferenceTime:
     """Table IX for the cell's upstream (see module doc); runs the upstream again, on purpose."""
     from ...features.cache import FeatureRecipe
     from ...features.upstream import build_upstream, count_parameters
@@ -95,7 +97,7 @@ def inference_time_step(ctx: CellContext) -> dict[str, Any]:
     }
     out["seconds"] = time.perf_counter() - t0
     out["summary"] = _summary(out)
-    return out
+    return InferenceTime.model_validate(out)
 
 
 def timed_utterances(ctx: CellContext) -> list[Utterance]:
