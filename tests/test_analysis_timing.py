@@ -60,8 +60,8 @@ def test_subsets_and_paper_style() -> None:
             for i, d in enumerate([1.0, 2.9, 3.0, 16.0, 20.0, 15.0, 0.5])]
     sub = pick_subsets(recs, size=2)
     assert [r["id"] for r in sub["short"]] == ["u6", "u0"] and [r["id"] for r in sub["long"]] == ["u4", "u3"]
-    assert summarise(sub["long"], word_level=True)["paper_style_s"] == pytest.approx(0.02)
-    assert summarise(sub["long"], word_level=False)["paper_style_s"] == pytest.approx(2.22)
+    assert summarise(sub["long"], word_level=True).paper_style_s == pytest.approx(0.02)
+    assert summarise(sub["long"], word_level=False).paper_style_s == pytest.approx(2.22)
 
 
 def test_head_input_shapes() -> None:

@@ -79,8 +79,8 @@ def extract_for_cell(ws: Workspace, spec: CellSpec, *, device: str, progress: bo
         if plan.task.kind == "word_discrimination":
             from ..run.steps.words import prefetch_word_vectors
 
-            built = prefetch_word_vectors(snap=snap, plan=plan, dataset=dataset, device=device)["upstream_built"]
-            return ExtractionOutcome(True, upstream_built=bool(built))
+            built = prefetch_word_vectors(snap=snap, plan=plan, dataset=dataset, device=device)
+            return ExtractionOutcome(True, upstream_built=built)
         store = features_for(snap, plan, dataset, device=device, progress=progress)
     except Exception as e:  # noqa: BLE001 - the cell itself will record the failure with its traceback
         return ExtractionOutcome(False, error=f"{type(e).__name__}: {e}")

@@ -192,7 +192,8 @@ def execute(snap: Snapshot, plan: CellPlan, *, device: str, progress: bool) -> C
     if plan.task.kind != "classification":
         runner = import_string(KIND_RUNNERS[plan.task.kind])
         result = _base_result(plan, plan.spec, "ok")
-        result.update(runner(snap=snap, plan=plan, dataset=dataset, device=device, progress=progress))
+        sections = runner(snap=snap, plan=plan, dataset=dataset, device=device, progress=progress)
+        result.update(sections.model_dump(exclude_unset=True))
         result.setdefault("timings", {}).update(timings)
         result["environment"] = environment(device)
         return CellResult.model_validate(result)

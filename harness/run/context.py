@@ -1,10 +1,26 @@
-"""What the analysis steps after training receive: everything the cell computed, nothing they
-must recompute. Each step returns its own section of the result (:mod:`harness.run.steps`)."""
+"""What the steps of a cell receive and return.
+
+:class:`CellContext`: what the analysis steps after training receive, everything the cell
+computed, nothing they must recompute (each returns its own section of the record).
+:class:`KindSections`: what a task-kind runner (emotion or word discrimination) returns, the
+sections of the record it fills."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from .record import (
+    Analyses,
+    DataSummary,
+    FeaturesInfo,
+    LayerChoice,
+    Metrics,
+    Predictions,
+    Section,
+    Timings,
+    WordDiscrimination,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -32,3 +48,19 @@ class CellContext:
     metrics: dict[str, Any]
     device: str
     progress: bool
+
+
+class KindSections(Section):
+    """The record sections a task-kind runner fills (see :class:`harness.run.record.CellResult`)."""
+
+    metrics: Metrics | None = None
+    triplets: int | None = None
+    layer: LayerChoice | None = None
+    classes: list[str] | None = None
+    predictions: Predictions | None = None
+    word_discrimination: WordDiscrimination | None = None
+    data: DataSummary | None = None
+    features: FeaturesInfo | None = None
+    timings: Timings | None = None
+    analyses: Analyses | None = None
+    summary: str | None = None

@@ -32,6 +32,7 @@ from ...config.plan import CellPlan, resolve_cell
 from ...corpora.load import task_splits
 from ...errors import BenchError, DataError
 from ...features.build import features_for
+from ..context import KindSections
 from ..inputs import cell_inputs
 from ..record import LayerChoice
 from .sweep import choose_layer
@@ -98,7 +99,7 @@ def discrimination_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore,
 
 
 def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Dataset, device: str,
-                               progress: bool) -> dict[str, Any]:
+                               progress: bool) -> KindSections:
     """The cell's result sections: metrics (accuracy in percent), triplets, layer, predictions
     (per-triplet ``y_pred`` = 1 when correct against ``y_true`` = 1, so the leaderboard's item
     bootstrap applies unchanged), data, features, timings, summary."""
@@ -129,7 +130,7 @@ def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Datas
     accuracy = 100.0 * float(correct.mean())
     counts = Counter(test.classes[i] for i in y)
     lone = sum(c for c in counts.values() if c == 1)
-    return {
+    return KindSections.model_validate({
         "metrics": {"accuracy": accuracy, "n": len(triplets)},
         "triplets": len(triplets),
         "layer": layer_info,
@@ -147,4 +148,4 @@ def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Datas
         "timings": timings,
         "summary": (f"{accuracy:.1f}% of {len(triplets)} emotion triplets (test split, seed {plan.spec.seed}) "
                     f"with cos(anchor, positive) > cos(anchor, negative); layer {layer} ({layer_info.rule})"),
-    }
+    })

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..record import InferenceTime
+from ..record import ExtractionThroughput, InferenceTime, TimedSubset
 
 if TYPE_CHECKING:
     import torch
@@ -80,8 +80,10 @@ def inference_time_step(ctx: CellContext) -> InferenceTime:
     word_level = spec.granularity == "word"
     subsets = {name: summarise(recs, word_level=word_level)
                for name, recs in pick_subsets(records, size=analyses.inference_time_subset).items()}
-    subsets["short"].update(requested=analyses.inference_time_subset, rule=f"shortest test utterances under {SHORT_MAX_S:g} s")
-    subsets["long"].update(requested=analyses.inference_time_subset, rule=f"longest test utterances over {LONG_MIN_S:g} s")
+    subsets["short"] = subsets["short"].model_copy(update={
+        "requested": analyses.inference_time_subset, "rule": f"shortest test utterances under {SHORT_MAX_S:g} s"})
+    subsets["long"] = subsets["long"].model_copy(update={
+        "requested": analyses.inference_time_subset, "rule": f"longest test utterances over {LONG_MIN_S:g} s"})
     out: dict[str, Any] = {
         "upstream": ctx.plan.card.name, "params": count_parameters(module),
         "params_published": ctx.plan.card.card.meta.params, "head_params": count_parameters(head),
@@ -96,8 +98,8 @@ def inference_time_step(ctx: CellContext) -> InferenceTime:
         "per_utterance": records,
     }
     out["seconds"] = time.perf_counter() - t0
-    out["summary"] = _summary(out)
-    return InferenceTime.model_validate(out)
+    section = InferenceTime.model_validate(out)
+    return section.model_copy(update={"summary": _summary(section.model_dump(exclude_unset=True))})
 
 
 def timed_utterances(ctx: CellContext) -> list[Utterance]:
@@ -208,13 +210,13 @@ def pick_subsets(records: list[dict[str, Any]], *, size: int, short_max_s: float
     return {"full": list(records), "short": short[:size], "long": long[:size]}
 
 
-def summarise(records: list[dict[str, Any]], *, word_level: bool) -> dict[str, Any]:
+def summarise(records: list[dict[str, Any]], *, word_level: bool) -> TimedSubset:
     """Sums over ``records``: counts, audio seconds, loading / upstream / head seconds, their total
     and the paper-style time (head only for word-level upstreams)."""
     s = {k: float(sum(r[k] for r in records)) for k in ("audio_s", "load_s", "upstream_s", "head_s")}
     total = s["load_s"] + s["upstream_s"] + s["head_s"]
-    return {"count": len(records), **s, "total_s": total, "paper_style_s": s["head_s"] if word_level else total,
-            "real_time_factor": total / s["audio_s"] if s["audio_s"] else None}
+    return TimedSubset(count=len(records), **s, total_s=total, paper_style_s=s["head_s"] if word_level else total,
+                       real_time_factor=total / s["audio_s"] if s["audio_s"] else None)
 
 
 def device_info(device: str, *, module: nn.Module) -> dict[str, Any]:
@@ -241,17 +243,19 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def extraction_throughput(ctx: CellContext) -> dict[str, Any]:
+def extraction_throughput(ctx: CellContext) -> ExtractionThroughput:
     """Audio seconds per second the batched extraction pass achieved (from the cache entry)."""
     if ctx.store is None:
-        return {}
+        return ExtractionThroughput()
     meta = ctx.store.meta
     rate = meta.audio_seconds / meta.extract_seconds if meta.extract_seconds else None
     batch_s = meta.batch_s
     how = f"padded batches of {batch_s:g} s" if batch_s else "one utterance per forward" if batch_s == 0 else "batches"
-    return {"audio_s": meta.audio_seconds, "extract_s": meta.extract_seconds, "forward_s": meta.forward_seconds,
-            "audio_s_per_s": rate, "batch_s": batch_s, "forward_calls": meta.upstream_forward_calls,
-            "note": f"one pass over the whole audio set ({how}; bfloat16 autocast on CUDA when the card allows)"}
+    return ExtractionThroughput(audio_s=meta.audio_seconds, extract_s=meta.extract_seconds,
+                                forward_s=meta.forward_seconds, audio_s_per_s=rate, batch_s=batch_s,
+                                forward_calls=meta.upstream_forward_calls,
+                                note=f"one pass over the whole audio set ({how}; bfloat16 autocast on CUDA when "
+                                     "the card allows)")
 
 
 def _summary(out: dict[str, Any]) -> str:

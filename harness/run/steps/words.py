@@ -28,6 +28,7 @@ from ...smallmodels.word_discrimination import (
     triplets_for,
     upstream_embedder,
 )
+from ..context import KindSections
 
 if TYPE_CHECKING:
     from ...config.plan import CellPlan
@@ -40,7 +41,7 @@ WORD_OPTIONS = {"split": "test", "rule": "difflib", "on_no_match": "replace", "c
 
 
 def run_word_discrimination_cell(*, snap: Snapshot, plan: CellPlan, dataset: Dataset, device: str,
-                                 progress: bool) -> dict[str, Any]:
+                                 progress: bool) -> KindSections:
     """Table V for one cell: the upstream of ``plan`` (trained on the cell's language for the
     small models) on the triplets of its own language (matched) and, when the downstream's
     ``options.mismatched`` maps the language to another one, on that language's triplets
@@ -82,18 +83,19 @@ def run_word_discrimination_cell(*, snap: Snapshot, plan: CellPlan, dataset: Dat
     result["features"] = {"word_vectors": "computed in this cell" if scorer.built else "read from the cache",
                           "cache": str(scorer.cache_dir / "vectors" / plan.card.name)}
     result["timings"] = {"word_discrimination_s": time.perf_counter() - t0}
-    return result
+    return KindSections.model_validate(result)
 
 
-def prefetch_word_vectors(*, snap: Snapshot, plan: CellPlan, dataset: Dataset, device: str) -> dict[str, Any]:
+def prefetch_word_vectors(*, snap: Snapshot, plan: CellPlan, dataset: Dataset, device: str) -> bool:
     """The matrix's features stage for a word-discrimination cell: the word vectors of its
-    matched (and mismatched) triplets computed and cached, nothing else written."""
+    matched (and mismatched) triplets computed and cached, nothing else written. True when the
+    upstream had to be built (a cache miss)."""
     scorer = _WordScorer(snap, plan, device=device)
     scorer.score(dataset, plan.spec.language)
     other = scorer.mismatched_dataset()
     if other is not None:
         scorer.score(other[1], other[0])
-    return {"upstream_built": scorer.built}
+    return scorer.built
 
 
 class _WordScorer:
