@@ -93,3 +93,26 @@ def test_missing_corpus(tmp_path: Path) -> None:
     with pytest.raises(DataError) as e:
         iemocap.load(root=tmp_path, language="en", options={})
     assert "EmoEvaluation" in str(e.value) and "sail.usc.edu" in str(e.value)
+
+
+def test_written_layout_reads_the_same_in_the_adapter_and_in_s3prls_preprocessing(corpus: Path, tmp_path: Path) -> None:
+    """The tree that write_dialog wrote (the layout benchmarks/peer_s3prl.py gives s3prl's runner) yields the
+    same items and labels through s3prl's own IEMOCAP_preprocess.py as through the adapter, fold by fold."""
+    import json
+    import shutil
+
+    from s3prl.downstream.emotion import IEMOCAP_preprocess
+
+    root = tmp_path / "IEMOCAP_full_release"
+    shutil.copytree(corpus, root)
+    IEMOCAP_preprocess.main(str(root))
+    to_ours = {"neu": "neutral", "sad": "sadness", "hap": "happiness", "ang": "anger"}
+    for session in (1, 5):
+        ours = iemocap.load(root=root, language="en", options={"test_sessions": [str(session)],
+                                                                "dev_speakers": ["Ses02F" if session != 2 else "Ses03M"]})
+        for split, wanted in (("test", {"test"}), ("train", {"train", "dev"})):
+            meta = json.loads((root / "meta_data" / f"Session{session}" / f"{split}_meta_data.json").read_text())
+            theirs = {Path(m["path"]).stem: to_ours[m["label"]] for m in meta["meta_data"]}
+            assert theirs == {u.id: u.labels["emotion"] for u in ours.utterances if u.split in wanted}, (session, split)
+            assert all((root / m["path"]).is_file() for m in meta["meta_data"])
+    assert len(theirs) == 10  # session 5's fold: 15 turns - fru - xxx - Session 5's three
