@@ -255,8 +255,16 @@ def tree_rss(pid: int) -> int:
 
 
 def measured(cmd: Sequence[str], *, env: dict[str, str], log: Path) -> dict[str, float]:
-    """Run ``cmd`` (output to ``log``); wall seconds and peak RSS of its process tree. Exits on failure."""
+    """Run ``cmd`` (output to ``log``); wall seconds, CPU seconds (user + system of the process and the
+    children it waited for) and peak RSS of its process tree. Exits on failure.
+
+    CPU seconds are the steadier figure on a shared machine: wall time includes waiting for cores
+    that other jobs hold.
+    """
+    import resource
+
     peak = [0]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -273,10 +281,12 @@ def measured(cmd: Sequence[str], *, env: dict[str, str], log: Path) -> dict[str,
         done.set()
         sampler.join()
     seconds = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     if rc != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         sys.exit(f"peer_s3prl: {' '.join(cmd[:6])} ... failed (exit {rc}); last lines of {log}:\n{tail}")
-    return {"seconds": seconds, "peak_rss": float(peak[0])}
+    return {"seconds": seconds, "cpu_s": cpu, "peak_rss": float(peak[0])}
 
 
 def _record_shapes(module: Any, shapes: list[list[int]], *, kind: str) -> None:
@@ -411,6 +421,8 @@ def main() -> None:
         return child_s3prl(sys.argv[2], sys.argv[3:])
     if len(sys.argv) > 2 and sys.argv[1] == "_child-harness":
         return child_harness(sys.argv[2])
+    if len(sys.argv) > 2 and sys.argv[1] == "--report":  # print the table of a kept run again
+        return print(report(json.loads((Path(sys.argv[2]) / "measurements.json").read_text())))
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--upstream", choices=("tiny", "base"), default="tiny",
                    help="tiny: 2-layer real-format WavLM (fast); base: random-init WavLM Base+ size (a realistic cost)")
@@ -449,8 +461,6 @@ def main() -> None:
     evaluate = measured([*me, "_child-s3prl", str(work / "s3prl_test.json"), "-m", "evaluate", "-e", str(best),
                          "-t", "test", "--device", "cpu"], env=env, log=work / "s3prl_test.log")
     peer_acc = s3prl_test_accuracy(work / "s3prl_test.log")
-    peer_shapes = (json.loads((work / "s3prl_train.json").read_text())["shapes"]
-                   + json.loads((work / "s3prl_test.json").read_text())["shapes"])
 
     # ---- the harness: a workspace with the repo's tasks and cards, this corpus and the recipe's head
     ws = work / "harness_ws"
@@ -476,70 +486,98 @@ def main() -> None:
     harness = measured([*me, "_child-harness", str(work / "harness.json")], env=henv, log=work / "harness.log")
     hstats = json.loads((work / "harness_stats.json").read_text())
 
-    # ---- FLOPs, table
     coef, fit_err = flop_model(ckpt, [16000, 48000, 96000, 64000])
-    peer_flops, harness_flops = total_flops(peer_shapes, coef), total_flops(hstats["shapes"], coef)
-    peer_fwd = sum(b for b, _ in peer_shapes)
-    harness_fwd = sum(b for b, _ in hstats["shapes"])
-    peer_s = train["seconds"] + evaluate["seconds"]
-    peer_mem = max(train["peak_rss"], evaluate["peak_rss"])
-    n_test = fold["test"]
-    print(f"upstream: WavLM ({args.upstream}, {ckpt.name}) through s3prl's wavlm_local on both sides; "
-          f"corpus: synthetic English in IEMOCAP's layout, 10 speakers, {sum(sessions.values())} utterances; "
-          f"fold {FOLD} (test = Session {FOLD}: {n_test} utterances)")
-    print(f"s3prl: SUPERB ER recipe, total_steps {steps} (= {args.epochs} epochs of {fit_items} training utterances "
-          f"at 4 x 8 per step; SUPERB: {SUPERB_STEPS}), eval_step {config['runner']['eval_step']}; "
-          f"harness: linear head on pooled features, {args.epochs} epochs (ran {hstats['epochs_run']}, best "
-          f"{hstats['best_epoch']}), layer {hstats['layer']} by dev sweep; items {hstats['items']}")
-    print(f"FLOPs: quadratic fit to torch's FLOP counter (held-out error {100 * fit_err:.2f}%); "
-          f"torch {__import__('torch').__version__}, {os.cpu_count()} CPUs")
-    print()
-    rows = [("", "wall time", "upstream fwd", "upstream GFLOP", "peak RSS", "test acc (95% CI)")]
-    for label, secs, fwd, flops, mem, acc in (
-            ("s3prl run_downstream", peer_s, peer_fwd, peer_flops, peer_mem, peer_acc),
-            ("harness", harness["seconds"], harness_fwd, harness_flops, harness["peak_rss"], hstats["accuracy"])):
-        lo, hi = wilson(acc, n_test)
-        rows.append((label, f"{secs:.0f} s", f"{fwd:,}", f"{flops / 1e9:,.1f}", fmt_gib(mem),
-                     f"{acc:.1f}% ({lo:.0f}-{hi:.0f})"))
-    rows.append(("ratio s3prl / harness", f"{peer_s / harness['seconds']:.1f}x", f"{peer_fwd / max(harness_fwd, 1):.0f}x",
-                 f"{peer_flops / max(harness_flops, 1):.0f}x", f"{peer_mem / max(harness['peak_rss'], 1):.2f}x", ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print(r[0].ljust(widths[0]) + "".join("  " + c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)))
-    print(f"  s3prl: train {train['seconds']:.0f} s + evaluate {evaluate['seconds']:.0f} s; peak RSS train "
-          f"{fmt_gib(train['peak_rss'])}, evaluate {fmt_gib(evaluate['peak_rss'])}")
-    diff = abs(peer_acc - hstats["accuracy"])
-    p1, p2 = peer_acc / 100, hstats["accuracy"] / 100
-    se = 100 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n_test)
-    print(f"accuracy difference {diff:.1f} points; 95% interval of a difference on {n_test} items: +-{1.96 * se:.1f} "
-          f"-> {'agree' if diff <= 1.96 * se else 'DIFFER'}")
-
-    # ---- per-step costs, extrapolated to the real training lengths
-    train_shapes = json.loads((work / "s3prl_train.json").read_text())["shapes"]
-    print()
-    print(extrapolation(train_shapes=train_shapes, steps=steps, fit_items=fit_items, coef=coef,
-                        harness_flops=harness_flops, harness_fwd=harness_fwd, config=config,
-                        eval_items=fold["train"] - fit_items + n_test))
-    print()
-    print(DIFFERENCES)
+    m = {"upstream": args.upstream, "ckpt": ckpt.name, "epochs": args.epochs, "sessions": sessions, "fold": fold,
+         "fit_items": fit_items, "steps": steps, "eval_step": config["runner"]["eval_step"], "coef": coef,
+         "fit_err": fit_err, "train": train, "evaluate": evaluate, "peer_acc": peer_acc, "harness": harness,
+         "hstats": hstats, "peer_train_shapes": json.loads((work / "s3prl_train.json").read_text())["shapes"],
+         "peer_test_shapes": json.loads((work / "s3prl_test.json").read_text())["shapes"],
+         "torch": __import__("torch").__version__, "cpus": os.cpu_count()}
+    (work / "measurements.json").write_text(json.dumps(m))
+    print(report(m))
     print(f"work folder: {work}" + ("" if args.keep else " (removed)"))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def extrapolation(*, train_shapes: list[list[int]], steps: int, fit_items: int, coef: tuple[float, float, float],
-                  harness_flops: float, harness_fwd: int, config: dict[str, Any], eval_items: int) -> str:
-    """Upstream forwards and FLOPs of the peer at the paper's 30 epochs and SUPERB's 30k steps, from this
-    run's measured per-item cost (the harness's stay the same: one pass over the corpus)."""
-    items_per_step = 4 * 8
-    per_item = total_flops(train_shapes, coef) / max(sum(b for b, _ in train_shapes), 1)
-    lines = ["peer at real training lengths (per-item upstream cost measured in this run; 30 dev+test evaluations):"]
-    for label, n_steps in (("paper, 30 epochs", math.ceil(PAPER_EPOCHS * fit_items / items_per_step)),
+def report(m: dict[str, Any]) -> str:
+    """The side-by-side table and the extrapolation, from the measurements of one run."""
+    coef = tuple(m["coef"])
+    peer_shapes = m["peer_train_shapes"] + m["peer_test_shapes"]
+    hstats, harness, train, evaluate = m["hstats"], m["harness"], m["train"], m["evaluate"]
+    peer_flops, harness_flops = total_flops(peer_shapes, coef), total_flops(hstats["shapes"], coef)
+    peer_fwd, harness_fwd = sum(b for b, _ in peer_shapes), sum(b for b, _ in hstats["shapes"])
+    peer_s, peer_cpu = train["seconds"] + evaluate["seconds"], train["cpu_s"] + evaluate["cpu_s"]
+    peer_mem = max(train["peak_rss"], evaluate["peak_rss"])
+    n_test = m["fold"]["test"]
+    out = [f"upstream: WavLM ({m['upstream']}, {m['ckpt']}) through s3prl's wavlm_local on both sides; corpus: "
+           f"synthetic English in IEMOCAP's layout, 10 speakers, {sum(m['sessions'].values())} utterances; "
+           f"fold {FOLD} (test = Session {FOLD}: {n_test} utterances)",
+           f"s3prl: SUPERB ER recipe, total_steps {m['steps']} (= {m['epochs']} epochs of {m['fit_items']} training "
+           f"utterances at 4 x 8 per step; SUPERB: {SUPERB_STEPS}), eval_step {m['eval_step']}; harness: linear "
+           f"head on pooled features, {m['epochs']} epochs (ran {hstats['epochs_run']}, best {hstats['best_epoch']}), "
+           f"layer {hstats['layer']} by dev sweep; items {hstats['items']}",
+           f"FLOPs: quadratic fit to torch's FLOP counter (held-out error {100 * m['fit_err']:.2f}%); "
+           f"torch {m['torch']}, {m['cpus']} CPUs", ""]
+    rows = [("", "wall time", "CPU time", "upstream fwd", "upstream GFLOP", "peak RSS", "test acc (95% CI)")]
+    for label, secs, cpu, fwd, flops, mem, acc in (
+            ("s3prl run_downstream", peer_s, peer_cpu, peer_fwd, peer_flops, peer_mem, m["peer_acc"]),
+            ("harness", harness["seconds"], harness["cpu_s"], harness_fwd, harness_flops, harness["peak_rss"],
+             hstats["accuracy"])):
+        lo, hi = wilson(acc, n_test)
+        rows.append((label, f"{secs:.0f} s", f"{cpu:.0f} s", f"{fwd:,}", f"{flops / 1e9:,.1f}", fmt_gib(mem),
+                     f"{acc:.1f}% ({lo:.0f}-{hi:.0f})"))
+    rows.append(("ratio s3prl / harness", f"{peer_s / harness['seconds']:.1f}x",
+                 f"{peer_cpu / max(harness['cpu_s'], 1e-9):.1f}x", f"{peer_fwd / max(harness_fwd, 1):.0f}x",
+                 f"{peer_flops / max(harness_flops, 1):.0f}x", f"{peer_mem / max(harness['peak_rss'], 1):.2f}x", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out += [r[0].ljust(widths[0]) + "".join("  " + c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True))
+            for r in rows]
+    out.append(f"  s3prl: train {train['seconds']:.0f} s + evaluate {evaluate['seconds']:.0f} s wall, "
+               f"{train['cpu_s']:.0f} + {evaluate['cpu_s']:.0f} s CPU; peak RSS train {fmt_gib(train['peak_rss'])}, "
+               f"evaluate {fmt_gib(evaluate['peak_rss'])}")
+    p1, p2 = m["peer_acc"] / 100, hstats["accuracy"] / 100
+    half = 196 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n_test)
+    diff = abs(m["peer_acc"] - hstats["accuracy"])
+    out.append(f"accuracy difference {diff:.1f} points; 95% interval of a difference on {n_test} items: +-{half:.1f} "
+               f"-> {'agree' if diff <= half else 'DIFFER'}")
+    out += ["", extrapolation(m, peer_fwd=peer_fwd, harness_fwd=harness_fwd, harness_flops=harness_flops), "",
+            DIFFERENCES]
+    return "\n".join(out)
+
+
+def extrapolation(m: dict[str, Any], *, peer_fwd: int, harness_fwd: int, harness_flops: float) -> str:
+    """The ratios at the paper's 30 epochs and SUPERB's 30k steps, from this run's measured costs.
+
+    Peer: forwards = steps x 32 + 30 dev+test evaluations (SUPERB evaluates every 1000 of 30k steps);
+    FLOPs per forward as measured in training; seconds = start-up + forwards x seconds per forward,
+    both from the two measured runs (train and evaluate: same start-up, different forward counts).
+    Harness: one pass over the corpus whatever the length; its head training (sweep + final head)
+    scales with the epochs.
+    """
+    coef = tuple(m["coef"])
+    train_fwd = sum(b for b, _ in m["peer_train_shapes"])
+    test_fwd = sum(b for b, _ in m["peer_test_shapes"])
+    per_fwd_flops = total_flops(m["peer_train_shapes"], coef) / max(train_fwd, 1)
+    eval_items = m["fold"]["train"] - m["fit_items"] + m["fold"]["test"]
+    hs, ht = m["harness"], m["hstats"]["timings"]
+    head_s = ht["layer_selection_s"] + ht["train_s"]
+    lines = ["at real training lengths (per-forward cost and start-up measured in this run; the harness's head "
+             f"training, {head_s:.1f} s of its {hs['seconds']:.0f} s, scaled by epochs):"]
+    for label, n_steps in (("paper, 30 epochs", math.ceil(PAPER_EPOCHS * m["fit_items"] / 32)),
                            ("SUPERB, 30k steps", SUPERB_STEPS)):
-        fwd = n_steps * items_per_step + 30 * eval_items
-        lines.append(f"  {label:<18} {n_steps:>6} steps: {fwd:>10,} upstream forwards, {fwd * per_item / 1e12:8.2f} "
-                     f"TFLOP: {fwd / max(harness_fwd, 1):,.0f}x the harness's forwards, "
-                     f"{fwd * per_item / max(harness_flops, 1):,.0f}x its FLOPs")
+        fwd = n_steps * 32 + 30 * eval_items
+        epochs = n_steps * 32 / m["fit_items"]
+        ratios = []
+        for key in ("seconds", "cpu_s"):
+            per = (m["train"][key] - m["evaluate"][key]) / max(train_fwd - test_fwd, 1)
+            startup = max(m["evaluate"][key] - per * test_fwd, 0.0)
+            peer_t = startup + per * fwd
+            harness_t = hs[key] + head_s * (epochs / m["epochs"] - 1)
+            ratios.append(f"{peer_t / harness_t:,.1f}x ({peer_t / 3600:,.1f} h vs {harness_t / 60:,.1f} min)")
+        lines.append(f"  {label:<18} {n_steps:>6} steps ({epochs:,.0f} epochs): {fwd:,} upstream forwards = "
+                     f"{fwd / max(harness_fwd, 1):,.0f}x the harness's, {fwd * per_fwd_flops / 1e12:,.2f} TFLOP = "
+                     f"{fwd * per_fwd_flops / max(harness_flops, 1):,.0f}x; wall {ratios[0]}; CPU {ratios[1]}")
     return "\n".join(lines)
 
 
