@@ -87,6 +87,7 @@ SUPERB_ER_CONFIG: dict[str, Any] = {
     },
 }
 SUPERB_STEPS = 30000
+IEMOCAP_UTTERANCES, IEMOCAP_SESSION1 = 5531, 1085  # SUPERB's 4-class IEMOCAP: all sessions, Session 1
 PAPER_EPOCHS = 30
 
 # The harness's closest head: s3prl's UtteranceLevel model is Linear(D, 256) -> mean over frames
@@ -578,6 +579,15 @@ def extrapolation(m: dict[str, Any], *, peer_fwd: int, harness_fwd: int, harness
         lines.append(f"  {label:<18} {n_steps:>6} steps ({epochs:,.0f} epochs): {fwd:,} upstream forwards = "
                      f"{fwd / max(harness_fwd, 1):,.0f}x the harness's, {fwd * per_fwd_flops / 1e12:,.2f} TFLOP = "
                      f"{fwd * per_fwd_flops / max(harness_flops, 1):,.0f}x; wall {ratios[0]}; CPU {ratios[1]}")
+    # The same counts on IEMOCAP's real size: SUPERB's 4-class set (exc merged into hap) has 5,531
+    # utterances, 1,085 of them in Session 1 (fold 1's test set); the harness passes each once.
+    total, test = IEMOCAP_UTTERANCES, IEMOCAP_SESSION1
+    fit = int(0.8 * (total - test))
+    evals = 30 * (total - test - fit + test)
+    lines.append(f"  on IEMOCAP's real size ({total:,} utterances; fold 1 tests on {test:,}), upstream forwards: "
+                 f"paper's 30 epochs {30 * fit + evals:,} = {(30 * fit + evals) / total:,.0f}x the harness's "
+                 f"{total:,}; SUPERB's 30k steps {SUPERB_STEPS * 32 + evals:,} = "
+                 f"{(SUPERB_STEPS * 32 + evals) / total:,.0f}x")
     return "\n".join(lines)
 
 
