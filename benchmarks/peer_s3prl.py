@@ -99,7 +99,7 @@ description: SUPERB's ER recipe as close as the harness allows (benchmarks/peer_
 task: emotion
 head: linear
 features: pooled
-standardize: true
+standardize: {standardize}
 layer: sweep
 sweep: {{fraction: 1.0, stride: all, seed: 0}}
 head_args: {{binary_output: softmax}}
@@ -109,7 +109,8 @@ DIFFERENCES = """\
 differences between the two heads (what the harness cannot match):
 - layers: s3prl learns a softmax-weighted sum of all hidden states with the head; the harness
   picks one layer by a dev sweep over every layer (one head trained per layer, from the cache)
-- features: the harness z-scores each dimension with the training split's statistics; s3prl does not
+- features: the harness z-scores each dimension with the training split's statistics (its default;
+  --no-standardize turns it off); s3prl does not
 - dev split: s3prl holds out a random 20% of the training sessions' utterances; the harness holds
   out whole speakers (its iemocap default, Ses04F: 1 of 8 training speakers)
 - s3prl evaluates dev and test every eval_step and keeps the best dev checkpoint; the harness
@@ -430,6 +431,8 @@ def main() -> None:
     p.add_argument("--utterances", type=int, default=24, help="utterances per speaker (10 speakers)")
     p.add_argument("--epochs", type=int, default=PAPER_EPOCHS, help="passes over the training split, both sides")
     p.add_argument("--workers", type=int, default=0, help="s3prl DataLoader workers (the recipe: 6)")
+    p.add_argument("--no-standardize", dest="standardize", action="store_false",
+                   help="the harness's head reads the raw features, as s3prl's does (default: z-scored, its default)")
     p.add_argument("--keep", help="folder to work in (kept); default: a temporary folder, removed")
     args = p.parse_args()
     check_peer_dependencies()
@@ -469,7 +472,8 @@ def main() -> None:
     (ws / "downstreams").mkdir(parents=True)
     for name in ("tasks", "upstreams"):
         (ws / name).symlink_to(ROOT / name, target_is_directory=True)
-    (ws / "downstreams" / "superb_er.yaml").write_text(HARNESS_DOWNSTREAM.format(epochs=args.epochs))
+    (ws / "downstreams" / "superb_er.yaml").write_text(HARNESS_DOWNSTREAM.format(
+        epochs=args.epochs, standardize=str(args.standardize).lower()))
     (ws / "benchmark.yaml").write_text(json.dumps({
         "paths": {"cache": "cache", "results": "results", "models": "models", "user_cards": "cards",
                   "leaderboards": "leaderboards"},
@@ -488,7 +492,7 @@ def main() -> None:
     hstats = json.loads((work / "harness_stats.json").read_text())
 
     coef, fit_err = flop_model(ckpt, [16000, 48000, 96000, 64000])
-    m = {"upstream": args.upstream, "ckpt": ckpt.name, "epochs": args.epochs, "sessions": sessions, "fold": fold,
+    m = {"upstream": args.upstream, "ckpt": ckpt.name, "epochs": args.epochs, "standardize": args.standardize, "sessions": sessions, "fold": fold,
          "fit_items": fit_items, "steps": steps, "eval_step": config["runner"]["eval_step"], "coef": coef,
          "fit_err": fit_err, "train": train, "evaluate": evaluate, "peer_acc": peer_acc, "harness": harness,
          "hstats": hstats, "peer_train_shapes": json.loads((work / "s3prl_train.json").read_text())["shapes"],
@@ -516,7 +520,7 @@ def report(m: dict[str, Any]) -> str:
            f"fold {FOLD} (test = Session {FOLD}: {n_test} utterances)",
            f"s3prl: SUPERB ER recipe, total_steps {m['steps']} (= {m['epochs']} epochs of {m['fit_items']} training "
            f"utterances at 4 x 8 per step; SUPERB: {SUPERB_STEPS}), eval_step {m['eval_step']}; harness: linear "
-           f"head on pooled features, {m['epochs']} epochs (ran {hstats['epochs_run']}, best {hstats['best_epoch']}), "
+           f"head on pooled {'z-scored' if m.get('standardize', True) else 'raw'} features, {m['epochs']} epochs (ran {hstats['epochs_run']}, best {hstats['best_epoch']}), "
            f"layer {hstats['layer']} by dev sweep; items {hstats['items']}",
            f"FLOPs: quadratic fit to torch's FLOP counter (held-out error {100 * m['fit_err']:.2f}%); "
            f"torch {m['torch']}, {m['cpus']} CPUs", ""]
