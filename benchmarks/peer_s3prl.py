@@ -41,7 +41,7 @@ ffmpeg's libraries (``apt-get install -y ffmpeg``).
 
     python benchmarks/peer_s3prl.py                      # tiny real-format WavLM, 30 epochs
     python benchmarks/peer_s3prl.py --upstream base      # random-init WavLM Base+ size (costly)
-    python benchmarks/peer_s3prl.py --utterances 24 --epochs 30 --keep /tmp/peer
+    python benchmarks/peer_s3prl.py --utterances 16 --epochs 30 --keep /tmp/peer
 """
 
 from __future__ import annotations
@@ -428,7 +428,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--upstream", choices=("tiny", "base"), default="tiny",
                    help="tiny: 2-layer real-format WavLM (fast); base: random-init WavLM Base+ size (a realistic cost)")
-    p.add_argument("--utterances", type=int, default=24, help="utterances per speaker (10 speakers)")
+    p.add_argument("--utterances", type=int, default=16, help="utterances per speaker (10 speakers)")
     p.add_argument("--epochs", type=int, default=PAPER_EPOCHS, help="passes over the training split, both sides")
     p.add_argument("--workers", type=int, default=0, help="s3prl DataLoader workers (the recipe: 6)")
     p.add_argument("--no-standardize", dest="standardize", action="store_false",
