@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Side by side with the peer: s3prl's own SUPERB emotion runner and this harness, same upstream,
-same corpus, same fold, in one run.
+"""Side by side with the peer: s3prl's own SUPERB emotion runner and this harness, in one run.
+
+Same upstream, same corpus, same fold:
 
 1. **Corpus.** The project's synthetic English corpus (10 speakers, 5 female and 5 male, the 4
    IEMOCAP classes) written in IEMOCAP's official layout: ``Session1..5/sentences/wav/<dialog>/
