@@ -30,6 +30,13 @@ def bind_args(target: Any, args: dict[str, Any], *, context: dict[str, Any]) -> 
     sig = inspect.signature(target)
     params = sig.parameters
     out = dict(args)
+    if out.get("random_init") and "random_init" not in params:
+        name = getattr(target, "__name__", str(target))
+        if getattr(target, "has_weights", True):
+            raise BenchError(f"@random (random init) is not available for {name}: its constructor has no "
+                             "random_init argument, so the harness cannot ask it for random weights. Run the card "
+                             "without @random, or give the adapter a random_init option.")
+        del out["random_init"]  # nothing to initialise: the same module (see random_init_note)
     for name in CONTEXT_ARGS:
         if name in params and name not in out and context.get(name) is not None:
             out[name] = context[name]
@@ -57,6 +64,15 @@ def build_upstream(card: ResolvedCard, *, language: str | None = None, workspace
         for p in module.parameters():
             p.requires_grad_(False)
     return module
+
+
+def random_init_note(card: ResolvedCard) -> str:
+    """Why ``NAME@random`` computes the same features as ``NAME`` (an adapter without weights, such as
+    MFCC, declares ``has_weights = False``), or "" when random init changes the model."""
+    if not card.random_init or getattr(adapter_class(card), "has_weights", True):
+        return ""
+    return (f"{card.base_name} has no weights (adapter {card.card.adapter!r}): {card.name} is the same "
+            f"module as {card.base_name}, kept as a no-op control")
 
 
 def count_parameters(module: nn.Module) -> int:
