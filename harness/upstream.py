@@ -31,11 +31,9 @@ def bind_args(target: Any, args: dict[str, Any], *, context: dict[str, Any]) -> 
     params = sig.parameters
     out = dict(args)
     if out.get("random_init") and "random_init" not in params:
-        name = getattr(target, "__name__", str(target))
-        if getattr(target, "has_weights", True):
-            raise BenchError(f"@random (random init) is not available for {name}: its constructor has no "
-                             "random_init argument, so the harness cannot ask it for random weights. Run the card "
-                             "without @random, or give the adapter a random_init option.")
+        refusal = random_init_refusal(target)
+        if refusal:
+            raise BenchError(refusal)
         del out["random_init"]  # nothing to initialise: the same module (see random_init_note)
     for name in CONTEXT_ARGS:
         if name in params and name not in out and context.get(name) is not None:
@@ -64,6 +62,17 @@ def build_upstream(card: ResolvedCard, *, language: str | None = None, workspace
         for p in module.parameters():
             p.requires_grad_(False)
     return module
+
+
+def random_init_refusal(target: Any) -> str:
+    """Why adapter ``target`` cannot run ``NAME@random``, or "" when it can: it takes a
+    ``random_init`` argument, or declares ``has_weights = False`` (then @random is a no-op)."""
+    if "random_init" in inspect.signature(target).parameters or not getattr(target, "has_weights", True):
+        return ""
+    name = getattr(target, "__name__", str(target))
+    return (f"@random (random init) is not available for {name}: its constructor has no random_init argument, "
+            "so the harness cannot ask it for random weights. Run the card without @random, or give the adapter "
+            "a random_init option.")
 
 
 def random_init_note(card: ResolvedCard) -> str:

@@ -245,3 +245,11 @@ def _importable(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+def test_run_mfcc_at_random_is_a_noted_no_op(box: BenchSandbox, bench) -> None:
+    out = bench("run", "--profile", PROFILE, "--upstream", "mfcc@random", *CELL[4:])
+    assert out.returncode == 0, describe(out)
+    result = json.loads((box.results / PROFILE / "mfcc@random" / "gender" / "en" / "seed0.json").read_text())
+    assert result["status"] == "ok" and result["upstream"]["random_init"] is True
+    assert "no weights" in result["upstream"]["note"] and "no-op" in result["upstream"]["note"]
