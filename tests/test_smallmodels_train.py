@@ -155,8 +155,34 @@ def test_generated_cards_are_found_and_build(trained: tuple[Workspace, dict[str,
     assert card.card.meta.group == "small" and card.card.meta.params == 146_432
     module = build_upstream(card, language="en", workspace=ws)
     assert not module.training and not any(p.requires_grad for p in module.parameters())
-    random_card = ws.card("siamese_en@random")
-    assert build_upstream(random_card, language="en", workspace=ws)(torch.randn(1, 800), torch.tensor([800]))
+    wav, lengths = torch.randn(1, 800) * 0.1, torch.tensor([800])
+    control = build_upstream(ws.card("siamese_en@random"), language="en", workspace=ws)(wav, lengths)
+    assert control.layers[0].shape == (1, 1, 128) and control.lengths.tolist() == [1]
+    assert not torch.allclose(control.layers[0], module(wav, lengths).layers[0])  # not the trained weights
+
+
+@pytest.mark.parametrize("model", ["siamese", "audio_word2vec"])
+def test_trained_model_beats_its_random_init_twin(trained: tuple[Workspace, dict[str, Any]], corpus: Any,
+                                                  model: str) -> None:
+    """On its own objective, on the dev split: the checkpoint's weights have a lower loss than the
+    very weights training started from (same seed, same input normalisation), and the loss the
+    checkpoint records for its best epoch is the one its weights give."""
+    from harness.smallmodels.models import SmallModelConfig, build_model
+    from harness.smallmodels.train import build_seeded_model, evaluate_loss, set_normalisation_from
+
+    ws, _ = trained
+    ckpt = load_checkpoint(checkpoint_path(ws.path("models"), model, "en"))
+    config = SmallModelConfig.from_dict(dict(ckpt["config"]))
+    net = build_model(config)
+    net.load_state_dict(ckpt["model_state_dict"])
+    twin = build_seeded_model(config, seed=ckpt["seed"])
+    set_normalisation_from(twin, segment_bank(corpus, "train"))
+    dev = BatchMaker(model, segment_bank(corpus, "dev"), max_frames=config.max_frames)
+    batches = list(dev.epoch_batches(batch_size=TINY.batch_size, rng=np.random.default_rng(ckpt["seed"] + 1),
+                                     shuffle=False))
+    trained_loss, twin_loss = evaluate_loss(net, batches), evaluate_loss(twin, batches)
+    assert trained_loss == pytest.approx(ckpt["best_dev_loss"], rel=1e-4)
+    assert trained_loss < 0.95 * twin_loss, (trained_loss, twin_loss)
 
 
 def test_static_cards_resolve_the_language_from_the_run(trained: tuple[Workspace, dict[str, Any]]) -> None:
