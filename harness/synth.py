@@ -632,6 +632,13 @@ def load_synth_corpus(*, root: Path, language: str, options: Mapping[str, Any]) 
     return read_synth_manifest(folder / MANIFEST_NAME, language=language)
 
 
+def synth_corpus_exists(*, root: Path, language: str, options: Mapping[str, Any]) -> bool:
+    """Whether :func:`load_synth_corpus` would read ``language``'s corpus for ``options`` without
+    generating it (its folder is complete). Generates nothing (``bench matrix --dry-run`` asks)."""
+    folder = corpus_folder(root=Path(root), language=language, spec=validate_options(options))
+    return (folder / COMPLETE_MARKER).is_file()
+
+
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
     """An advisory lock (flock) held for the duration of the block; released if the process dies."""
