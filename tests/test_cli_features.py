@@ -277,3 +277,36 @@ def test_matrix_dry_run_of_the_embedded_profile(box: BenchSandbox, bench) -> Non
     assert semantic == {("intent", "en"), ("topic", "fi"), ("request", "fr")}
     assert "summary: todo 190" in out.stdout and "upstream passes needed: 19 (of 19 card x corpus pairs)" in out.stdout
     assert {p for p in box.base.rglob("*")} == before
+
+
+# --------------------------------------------------------------------------- standardize
+def test_standardize_changes_what_the_head_sees(box: BenchSandbox, bench) -> None:
+    """``standardize: false`` (``--set standardize=false``) trains the head on the raw features: the
+    same seed then gives another training curve; the result records the setting and has its own key
+    (so the standardised result at the same path is recomputed, not reused)."""
+    raw = bench("run", *CELL, "--seed", "0", "--set", "standardize=false")
+    assert raw.returncode == 0, describe(raw)
+    unstandardized = json.loads(_seed_results(box)[0].read_text())
+    std = bench("run", *CELL, "--seed", "0")
+    assert std.returncode == 0 and "cached result" not in std.text, describe(std)
+    standardized = json.loads(_seed_results(box)[0].read_text())
+    assert standardized["downstream"]["config"]["standardize"] is True
+    assert unstandardized["downstream"]["config"]["standardize"] is False
+    assert standardized["key"] != unstandardized["key"]
+    losses = [[h["train_loss"] for h in r["training"]["history"]] for r in (standardized, unstandardized)]
+    assert losses[0][0] != pytest.approx(losses[1][0], rel=1e-3), losses
+
+
+def test_standardized_features_are_z_scores_of_the_training_split() -> None:
+    import numpy as np
+
+    from harness.train import FeatureSet
+
+    rng = np.random.default_rng(0)
+    train = FeatureSet("pooled", (rng.normal(size=(40, 3)) * [1.0, 50.0, 0.01] + [5.0, -20.0, 3.0]).astype(np.float16),
+                       np.zeros(40, np.int64), [str(i) for i in range(40)])
+    mean, std = train.stats()
+    seen_raw, _ = train.batch(list(range(40)))
+    seen_std, _ = train.with_stats(mean, std).batch(list(range(40)))
+    assert np.allclose(seen_std.numpy().mean(0), 0.0, atol=1e-3) and np.allclose(seen_std.numpy().std(0), 1.0, atol=1e-2)
+    assert np.allclose(seen_raw.numpy(), train.x.astype(np.float32))
