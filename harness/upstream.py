@@ -26,7 +26,11 @@ def adapter_class(card: ResolvedCard) -> Any:
 
 
 def bind_args(target: Any, args: dict[str, Any], *, context: dict[str, Any]) -> dict[str, Any]:
-    """Card args plus the context args the target's signature accepts; errors name the bad argument."""
+    """Card args plus the context args the target's signature accepts; errors name the bad argument.
+
+    ``random_init`` (``NAME@random``) reaches only targets that take it; it is dropped for targets
+    declaring ``has_weights = False`` (a no-op: :func:`random_init_note`) and refused, with the
+    reason, for the others (:func:`random_init_refusal`)."""
     sig = inspect.signature(target)
     params = sig.parameters
     out = dict(args)
