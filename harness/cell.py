@@ -35,6 +35,7 @@ from .errors import BenchError, DataError, WeightsMissingError
 from .registry import CORPORA, import_string
 from .results import SCHEMA_VERSION, environment, read_json, result_path, write_json_atomic
 from .schema import Profile, Task, TaskSource
+from .upstream import random_init_note
 
 if TYPE_CHECKING:
     from torch import nn
@@ -374,7 +375,8 @@ def _base_result(plan: CellPlan | None, spec: CellSpec, status: str) -> dict[str
                            "group": meta.group, "family": meta.family, "paper_row": meta.paper_row,
                            "params_published": meta.params, "random_init": plan.card.random_init,
                            "languages": meta.languages, "language_fallback": plan.language_fallback,
-                           "granularity": plan.granularity, "revision": plan.card.card.revision}
+                           "granularity": plan.granularity, "revision": plan.card.card.revision,
+                           "note": random_init_note(plan.card)}
         res["task"] = {"name": plan.task_name, "kind": plan.task.kind, "label": plan.source.label or plan.task.label,
                        "group": plan.task.group, "version": plan.task.version, "corpus": plan.source.corpus,
                        "paper_table": plan.task.paper_table}

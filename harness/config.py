@@ -570,8 +570,12 @@ class Workspace:
         if rc.card.adapter not in ADAPTERS:
             return [Problem(str(rc.path), "adapter", "a registered adapter", repr(rc.card.adapter),
                             did_you_mean(rc.card.adapter, ADAPTERS.names()))]
-        return _bind_problems(ADAPTERS, rc.card.adapter, rc.args, where=where, key="args",
-                              skip=("language", "random_init"))
+        from .upstream import random_init_refusal
+
+        refusal = random_init_refusal(ADAPTERS.load(rc.card.adapter)) if rc.random_init else ""
+        return _bind_problems(ADAPTERS, rc.card.adapter, rc.card.args, where=where, key="args",
+                              skip=("language", "random_init")) + \
+            ([Problem(where, "@random", "an adapter with a random_init option", refusal)] if refusal else [])
 
     def _downstream_problems(self, name: str, *, profile: str) -> list[Problem]:
         try:
