@@ -181,7 +181,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import write_leaderboards
+    from .report import write_leaderboards
 
     ws = _workspace(args)
     profile, _ = ws.profile(args.profile)

@@ -30,7 +30,20 @@ from .errors import (
     did_you_mean,
 )
 from .registry import ADAPTERS, CORPORA, HEADS, builder_problem
-from .schema import LANGUAGES, Benchmark, Card, Downstream, Paths, Profile, Recipe, Task, Training
+from .schema import (
+    LANGUAGES,
+    PAPER_LAYOUT_FILE,
+    Benchmark,
+    Card,
+    Downstream,
+    PaperLayout,
+    Paths,
+    Profile,
+    Recipe,
+    Task,
+    Training,
+    paper_layout_problems,
+)
 
 RANDOM_SUFFIX = "@random"
 
@@ -152,18 +165,50 @@ def _is_model(obj: Any) -> bool:
 
 
 def _model_in(annotation: Any, depth: int = 0) -> tuple[Any, int]:
-    """The model inside ``annotation`` and how many dict levels wrap it (``dict[str, dict[str, M]]`` -> M, 2)."""
+    """The model inside ``annotation`` and how many dict or list levels wrap it (``dict[str, dict[str, M]]`` -> M, 2)."""
     if _is_model(annotation):
         return annotation, depth
     origin = getattr(annotation, "__origin__", None)
     args = getattr(annotation, "__args__", ())
     if origin is dict and len(args) == 2:
         return _model_in(args[1], depth + 1)
+    if origin is list and len(args) == 1:  # a list index is one level too (``row_groups.1.label``)
+        return _model_in(args[0], depth + 1)
     for a in args:  # Optional / Union
         m, d = _model_in(a, depth)
         if m is not None:
             return m, d
     return None, depth
+
+
+def paper_layout_path(root: Path | None) -> Path:
+    """``reference/paper_layout.yaml`` of the workspace ``root`` when it has one, else the repository's."""
+    own = root / PAPER_LAYOUT_FILE if root is not None else None
+    return own if own is not None and own.is_file() else Path(__file__).resolve().parents[1] / PAPER_LAYOUT_FILE
+
+
+def load_paper_layout(path: Path) -> PaperLayout:
+    """The leaderboards' layout of the paper's tables, validated: ConfigError listing every problem
+    (file, key, expected, found, did-you-mean), YamlError for a file that is not plain YAML."""
+    try:
+        layout = PaperLayout.model_validate(yamlio.load(path, expand=False))
+    except ValidationError as e:
+        raise ConfigError(problems_from_validation(e, where=str(path), model=PaperLayout)) from None
+    problems = paper_layout_problems(layout, where=str(path))
+    if problems:
+        raise ConfigError(problems)
+    return layout
+
+
+def _layout_problems(root: Path) -> list[Problem]:
+    path = paper_layout_path(root)
+    try:
+        load_paper_layout(path)
+    except ConfigError as e:
+        return e.problems
+    except BenchError as e:
+        return [Problem(str(path), "<file>", "valid YAML", str(e))]
+    return []
 
 
 # --------------------------------------------------------------------------- resolved objects
@@ -518,6 +563,7 @@ class Workspace:
                                             repr(spec.adapter), did_you_mean(spec.adapter, CORPORA.names())))
                 else:
                     problems += option_problems(spec.adapter, spec.options, where=f"{bench_path}: corpora.{cname}")
+        problems += _layout_problems(self.root)  # reference/paper_layout.yaml (the leaderboards' layout)
         return problems
 
     def check(self, *, profile: str | None = None, upstreams: Iterable[str] = (), downstreams: Iterable[str] = (),

@@ -162,10 +162,11 @@ def survey(ws: Workspace, cells: Iterable[CellSpec]) -> list[CellState]:
 
 def _stored_reason(plan: CellPlan) -> str:
     """Why a stored result failed or could not run (as the leaderboard notes say it)."""
-    from .leaderboard import failure_reason
+    from .report import failure_reason
+    from .run.record import read_result
 
-    data = read_json(plan.result_path)
-    return failure_reason(data) if data else ""
+    record = read_result(plan.result_path)
+    return failure_reason(record) if record else ""
 
 
 # --------------------------------------------------------------------------- stages
@@ -513,7 +514,7 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     out: dict[str, Any] = {"profile": profile_name, "cells": len(cells), "ran": len(todo), "counts": dict(counts),
                            "seconds": time.perf_counter() - t0, "stages": stages}
     if leaderboard:
-        from .leaderboard import write_leaderboards
+        from .report import write_leaderboards
 
         out["leaderboards"] = str(write_leaderboards(ws, profile=profile_name))
     return out

@@ -15,8 +15,8 @@ layer sweep            :func:`.sweep.choose_layer`                inside every c
 10% capacity           :func:`.capacity.capacity_step`            ``POST_STEPS["capacity"]``, after
 (Table VIII, Fig. 4)                                              training, for the tasks in
                                                                   ``analyses.capacity_tasks``
-dimension overlap      :func:`.overlap.overlap_report`            a pure function of a profile's
-(Figs 5-8)                                                        result files (the leaderboard
+dimension overlap      :func:`harness.report.overlap.             a pure function of a profile's
+(Figs 5-8)             overlap_report`                            result files (the leaderboard
                                                                   writer calls it)
 emotion                :func:`.discrimination.                    ``KIND_RUNNERS["emotion_
 discrimination         run_emotion_discrimination`                discrimination"]``: the cell of
@@ -40,7 +40,7 @@ Files, under ``<results>/<profile>/``:
   (``"format": "capacity/1"``), the normalised attributions and Figure 4's plot;
 - the cell result ``<upstream>/<downstream>/<language>/seed<k>.json`` holds
   ``analyses.capacity`` and ``analyses.inference_time`` (and the discrimination cell's metrics);
-- :func:`.overlap.overlap_report` writes ``overlap.{md,csv,json}`` and heatmaps to the folder
+- :func:`harness.report.overlap.overlap_report` writes ``overlap.{md,csv,json}`` and heatmaps to the folder
   it is given.
 
 Library use without the matrix: every step takes a :class:`harness.cell.CellContext` (what the
