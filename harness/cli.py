@@ -43,11 +43,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     rows: list[tuple[str, str]] = []
     if args.what == "upstreams":
+        from .weights import weights_state
+
         for name, path in ws.card_files().items():
             try:
                 raw = yamlio.load(path, expand=False)
                 meta = raw.get("meta", {}) if isinstance(raw, dict) else {}
-                rows.append((name, f"{raw.get('adapter', '?')}: {meta.get('display', '')} "
+                state, _ = weights_state(ws, ws.card(name))
+                rows.append((name, f"weights {state:<10}  {raw.get('adapter', '?')}: {meta.get('display', '')} "
                                    f"[{meta.get('group', '')}] {','.join(meta.get('languages', []))}"))
             except BenchError as e:
                 rows.append((name, f"<invalid: {e}>"))
@@ -101,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device or prof.device)
     _prepare_outputs(ws, ("cache", "results", "models", "user_cards"))
     languages = [args.language] if args.language else prof.languages
-    seeds = [args.seed] if args.seed is not None else prof.seeds[:1]
+    seeds = _run_seeds(seed=args.seed, listed=(ws.overrides.get("profile") or {}).get("seeds"), profile_seeds=prof.seeds)
     worst = 0
     for lang in languages:
         for seed in seeds:
@@ -110,6 +113,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             print_cell_result(outcome)
             worst = max(worst, 0 if outcome.result.status == "ok" else 1)
     return worst
+
+
+def _run_seeds(*, seed: int | None, listed: Any, profile_seeds: Sequence[int]) -> list[int]:
+    """The seeds ``bench run`` runs: ``--seed``, else every seed of ``--set profile.seeds=[...]``, else the
+    profile's first seed (one cell per language). ``--seed`` given with ``profile.seeds`` must be one of them."""
+    if listed is None:
+        return [seed] if seed is not None else list(profile_seeds[:1])
+    if seed is not None and seed not in profile_seeds:
+        raise BenchError(f"--seed {seed} and --set profile.seeds={list(profile_seeds)} disagree: the seed must be "
+                         f"one of the listed seeds. Pass only one of them (--seed for one seed, profile.seeds to run "
+                         "each listed seed).")
+    return [seed] if seed is not None else list(profile_seeds)
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
@@ -134,7 +149,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import write_leaderboards
+    from .report import write_leaderboards
 
     ws = _workspace(args)
     profile, _ = ws.profile(args.profile)

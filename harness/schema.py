@@ -7,9 +7,12 @@ are checked by :mod:`harness.config`, which reports all problems at once.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import Problem, did_you_mean
 
 LANGUAGES = ("en", "fi", "fr")
 
@@ -206,3 +209,105 @@ class Card(Strict):
     bf16: bool = True  # on CUDA, extract under bf16 autocast (set false for models that lose accuracy)
     meta: CardMeta = Field(default_factory=CardMeta)
     test: CardTest = Field(default_factory=CardTest)
+
+
+# --------------------------------------------------------------------------- reference/paper_layout.yaml
+PAPER_LAYOUT_FILE = "reference/paper_layout.yaml"
+
+
+class TaskLayout(Strict):
+    abbr: str  # column headers: "Gen-En F1"
+    group: str  # Table II's column group
+
+
+class RowGroup(Strict):
+    key: str
+    label: str
+    card_groups: list[str] = Field(default_factory=list)  # card ``meta.group`` values shown in this group
+    paper_models: list[str] = Field(default_factory=list)  # the paper's rows of this group, in its order
+
+
+class TableLayout(Strict):
+    name: str  # file name without extension
+    title: str
+
+
+class TaskTableLayout(TableLayout):
+    tasks: list[str]  # the classification tasks the table shows, in column order
+
+
+class LayoutTables(Strict):
+    gender: TaskTableLayout
+    layers: TableLayout
+    emotion: TaskTableLayout
+    semantic: TaskTableLayout
+    word_discrimination: TableLayout
+    emotion_discrimination: TableLayout
+    capacity: TableLayout
+    inference_time: TableLayout
+    extra_task: TableLayout  # "{task}" in name and title is the task's name
+
+    def task_tables(self) -> tuple[TaskTableLayout, ...]:
+        return (self.gender, self.emotion, self.semantic)
+
+
+class PaperLayout(Strict):
+    """``reference/paper_layout.yaml``: how the leaderboards lay out the paper's tables (the file's
+    comments say what each key does). Cross references: :func:`paper_layout_problems`."""
+
+    languages: dict[str, str]  # language -> abbreviation, in column order
+    tasks: dict[str, TaskLayout]  # in column order
+    layer_groups: list[str]
+    row_groups: list[RowGroup]
+    other_group: str
+    controls_group: str
+    tables: LayoutTables
+
+    @property
+    def paper_models(self) -> tuple[str, ...]:
+        """The paper's rows in its order (the groups' ``paper_models`` one after the other)."""
+        return tuple(m for g in self.row_groups for m in g.paper_models)
+
+
+def paper_layout_problems(layout: PaperLayout, *, where: str) -> list[Problem]:
+    """What the schema cannot check: names that must refer to each other, and uniqueness."""
+    problems: list[Problem] = []
+    groups = [g.key for g in layout.row_groups]
+    card_groups = get_args(CardMeta.model_fields["group"].annotation)
+    task_groups = {t.group for t in layout.tasks.values()}
+    problems += _duplicates(groups, where=where, key="row_groups[].key")
+    problems += _duplicates([m for g in layout.row_groups for m in g.paper_models], where=where,
+                            key="row_groups[].paper_models")
+    problems += _duplicates([c for g in layout.row_groups for c in g.card_groups], where=where,
+                            key="row_groups[].card_groups")
+    for key in ("other_group", "controls_group"):
+        problems += _unknown(getattr(layout, key), groups, where=where, key=key, what="a row group key")
+    for i, g in enumerate(layout.row_groups):
+        for j, c in enumerate(g.card_groups):
+            problems += _unknown(c, card_groups, where=where, key=f"row_groups[{i}].card_groups[{j}]",
+                                 what="a card meta.group")
+    for i, tg in enumerate(layout.layer_groups):
+        problems += _unknown(tg, task_groups, where=where, key=f"layer_groups[{i}]", what="the group of a task")
+    for name in ("gender", "emotion", "semantic"):
+        table: TaskTableLayout = getattr(layout.tables, name)
+        for i, task in enumerate(table.tasks):
+            problems += _unknown(task, layout.tasks, where=where, key=f"tables.{name}.tasks[{i}]", what="a task of `tasks`")
+    names = [getattr(layout.tables, f).name for f in LayoutTables.model_fields]
+    problems += _duplicates(names, where=where, key="tables.*.name")
+    for part in ("name", "title"):
+        if "{task}" not in getattr(layout.tables.extra_task, part):
+            problems.append(Problem(where, f"tables.extra_task.{part}", "text containing {task}",
+                                    repr(getattr(layout.tables.extra_task, part))))
+    return problems
+
+
+def _unknown(name: str, known: Iterable[str], *, where: str, key: str, what: str) -> list[Problem]:
+    known = sorted(set(known))
+    if name in known:
+        return []
+    return [Problem(where, key, f"{what} ({', '.join(known)})", repr(name), did_you_mean(name, known))]
+
+
+def _duplicates(names: Sequence[str], *, where: str, key: str) -> list[Problem]:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    return [Problem(where, key, "unique names", f"{twice} more than once")] if twice else []

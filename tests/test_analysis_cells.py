@@ -51,7 +51,7 @@ def test_emotion_cell_runs_inference_time_once(ws: Workspace) -> None:
 
 def test_leaderboard_reads_the_real_inference_time_section(ws: Workspace) -> None:
     """Table IX and the inference column are filled from what the timing analysis really writes."""
-    from harness.leaderboard import build_tables, render_markdown
+    from harness.report import build_tables, render_markdown
 
     outcome = run_cell(ws, CellSpec("smoke", "mfcc", "emotion", "en", 0), progress=False)
     res = json.loads(outcome.path.read_text(encoding="utf-8"))  # the file, as the leaderboard reads it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from harness.config import Workspace
 from harness.config.plan import CellSpec, plan_cell
+from harness.features.build import features_for
 from harness.features.extract import STATS, ensure_features
 from harness.run import inputs as cell_inputs
 from harness.run.cell import execute, run_cell
@@ -63,13 +65,26 @@ def emo_ws(workspace_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_cell_with_mfcc(emo_ws) -> None:
     ws, ds = emo_ws
     spec = CellSpec("smoke", "mfcc", "emotion_discrimination", "en", 0)
-    res = run_cell(ws, spec, progress=False).result
-    assert res.status == "ok", res.error
-    assert res.metrics is not None and res.predictions is not None and res.predictions.y_pred is not None
-    assert res.triplets == 4 and res.metrics.n == 4 and len(res.predictions.y_pred) == 4
-    assert res.layer is not None and res.layer.chosen == 0 and res.layer.layer_from == "emotion"
-    assert res.data is not None and res.data.label_counts == {"neutral": 2, "angry": 2}
-    assert 0 <= (res.metrics.accuracy or -1) <= 100 and "emotion triplets" in (res.summary or "")
+    res = json.loads(run_cell(ws, spec, progress=False).path.read_text(encoding="utf-8"))  # the result file
+    assert res["status"] == "ok", res.get("error")
+    assert res["triplets"] == 4 and res["metrics"]["n"] == 4 and len(res["predictions"]["y_pred"]) == 4
+    assert res["layer"]["chosen"] == 0 and res["layer"]["layer_from"] == "emotion"
+    assert res["data"]["label_counts"] == {"neutral": 2, "angry": 2}
+    assert "emotion triplets" in res["summary"]
+    # each triplet's flag, recomputed here from the cached vectors: anchor closer (cosine) to the positive
+    store = features_for(ws.snapshot, plan_cell(ws, spec), ds, device="cpu", progress=False)
+    x = store.pooled(layer=0, window_s=None)
+    emotion = {u.id: u.labels["emotion"] for u in ds.utterances}
+
+    def cos(a: str, b: str) -> float:
+        va, vb = (x[store.index_of([i])][0].astype(np.float64) for i in (a, b))
+        return float(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb)))
+
+    rows = [row.split("|") for row in res["predictions"]["ids"]]
+    assert all(emotion[a] == emotion[p] != emotion[n] and a != p for a, p, n in rows)
+    expected = [int(cos(a, p) > cos(a, n)) for a, p, n in rows]
+    assert res["predictions"]["y_pred"] == expected
+    assert res["metrics"]["accuracy"] == pytest.approx(100.0 * sum(expected) / len(expected))
     passes = STATS["passes"]
     again = run_cell(ws, CellSpec("smoke", "mfcc", "emotion_discrimination", "en", 1), progress=False)
     assert again.result.status == "ok" and STATS["passes"] == passes  # the second cell reads the cache only

@@ -21,8 +21,8 @@ LAYERS = {  # module prefix -> layer; the longest matching prefix wins
     **dict.fromkeys(("harness.config", "harness.registry", "harness.outputs", "harness.schema", "harness.results"), 1),
     **dict.fromkeys(("harness.corpora", "harness.features", "harness.probe", "harness.smallmodels", "harness.data",
                      "harness.synth", "harness.espeak", "harness.metrics", "harness.testing", "harness.hear",
-                     "harness.analysis"), 2),
-    "harness.run": 3, **dict.fromkeys(("harness.matrix", "harness.report", "harness.leaderboard"), 4),
+                     "harness.weights"), 2),
+    "harness.run": 3, **dict.fromkeys(("harness.matrix", "harness.report"), 4),
     **dict.fromkeys(("harness.cli", "harness.present"), 5),
 }
 UPSTREAM_ALLOWED = {"harness.smallmodels.checkpoint"} | {m for m, layer in LAYERS.items() if layer == 0}
@@ -89,7 +89,7 @@ def knots(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def layer_of(name: str) -> int | None:
-    keys = [k for k in LAYERS if name == k or name.startswith(k + ".")]
+    keys = [k for k in LAYERS if name == k or (name.startswith(k + ".") and k != "harness")]
     return LAYERS[max(keys, key=len)] if keys else None
 
 

@@ -36,8 +36,7 @@ def test_bench_run_reads_each_yaml_file_once(workspace_dir: Path, synth_corpora:
     root = workspace_dir.resolve()
     for must in ("benchmark.yaml", "tasks/gender.yaml", "downstreams/gender.yaml", "upstreams/cards/mfcc.yaml"):
         assert reads[root / must] == 1, must
-    every_file = len(list(root.rglob("*.yaml")))
-    assert len(reads) == every_file  # `bench run` validates every file first ...
+    assert set(root.rglob("*.yaml")) <= set(reads)  # `bench run` validates every file first ...
     assert {p: n for p, n in reads.items() if n != 1} == {}  # ... and reads none twice
 
 

@@ -23,6 +23,32 @@ CARD_NAMES = sorted(p.stem for p in (REPO / "upstreams" / "cards").glob("*.yaml"
 # how the every-card test runs each card offline (see harness.testing.contract_route)
 EXPECTED_ROUTES = {"random_shrunk": 19, "tiny_checkpoint": 13, "as_is": 3}
 
+
+def _can_have_weights(name: str) -> bool:
+    """False for cards whose adapter has no weights at all (``has_weights = False``: MFCC)."""
+    from harness.registry import ADAPTERS
+    from harness.yamlio import load
+
+    adapter = load(REPO / "upstreams" / "cards" / f"{name}.yaml", expand=False)["adapter"]
+    return bool(getattr(ADAPTERS.load(adapter), "has_weights", True))
+
+
+WEIGHTED_CARDS = [name for name in CARD_NAMES if _can_have_weights(name)]
+SMALL_MODELS = ("audio_word2vec", "speech2vec", "siamese", "lee")
+
+
+def isolate_hf_cache(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
+    """Point the Hugging Face hub cache (environment and huggingface_hub's constants, read at its
+    import) and s3prl's download folder (under HOME) at ``folder``, offline: weights a developer
+    has cached cannot replace the cards' shrunk configs."""
+    hub = folder / "hf" / "hub"
+    monkeypatch.setenv("HF_HOME", str(folder / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HOME", str(folder / "home"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(hub))
+    return hub
+
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """Tiny models run op by op; on a shared 2-core machine OpenMP barriers between threads cost seconds per op."""
@@ -181,10 +207,31 @@ def test_every_card_is_counted(workspace):
     routes = Counter(contract_route(workspace.card(name)) for name in CARD_NAMES)
     assert dict(routes) == EXPECTED_ROUTES, "a card was added or changed route: update EXPECTED_ROUTES"
     assert len(CARD_NAMES) == sum(EXPECTED_ROUTES.values()) == 35
+    assert sorted(set(CARD_NAMES) - set(WEIGHTED_CARDS)) == ["mfcc", "mfcc13"]
+
+
+def test_a_cached_full_size_model_is_hidden_from_the_contract_run(tmp_path, monkeypatch):
+    """The hazard the isolation removes: a machine whose HF cache holds a card's model makes
+    ``locate_weights`` return it, and the adapter then takes the full-size config.json over the
+    card's shrunk ``arch``; inside :func:`isolate_hf_cache` the same lookup finds nothing."""
+    from upstreams.hf import locate_weights
+
+    hub = tmp_path / "machine" / "hub"
+    snapshot = hub / "models--microsoft--wavlm-base-plus" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text('{"model_type": "wavlm", "hidden_size": 768}')
+    (snapshot / "model.safetensors").write_bytes(b"")
+    (hub / "models--microsoft--wavlm-base-plus" / "refs").mkdir()
+    (hub / "models--microsoft--wavlm-base-plus" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(hub))
+    assert locate_weights("microsoft/wavlm-base-plus") == snapshot
+    isolate_hf_cache(monkeypatch, tmp_path / "isolated")
+    assert locate_weights("microsoft/wavlm-base-plus") is None
 
 
 @pytest.mark.parametrize("name", CARD_NAMES)
-def test_card_passes_contract(name, workspace, tmp_path):
+def test_card_passes_contract(name, workspace, tmp_path, monkeypatch):
+    isolate_hf_cache(monkeypatch, tmp_path)
     card = workspace.card(name)
     if card.card.adapter == "resemblyzer":
         pytest.importorskip("resemblyzer", reason="optional extra `resemblyzer` not installed")
@@ -197,14 +244,39 @@ def test_card_passes_contract(name, workspace, tmp_path):
     assert report.status("batch_invariance") == ("pass" if declared else "skip"), report.render()
 
 
+@pytest.fixture(scope="module")
+def weights_workspace(tmp_path_factory):
+    """The repository's workspace with this machine's HF and s3prl caches (where real weights may
+    be), and a models folder holding each small model trained for one epoch on a tiny espeak corpus."""
+    from harness.schema import SmallModelSpec
+    from harness.smallmodels.testing import make_espeak_corpus
+    from harness.smallmodels.train import torch_threads, train_small_model
+
+    with pytest.MonkeyPatch.context() as mp:
+        for var, sub in (("BENCH_CARDS", "cards"), ("BENCH_MODELS", "models"), ("BENCH_CACHE", "cache")):
+            mp.setenv(var, str(tmp_path_factory.mktemp(sub)))
+        ws = repo_workspace(tmp_path_factory.mktemp("ws"))
+        corpus = make_espeak_corpus(tmp_path_factory.mktemp("corpus"), language="en", n_speakers=6,
+                                    utterances_per_speaker=4, words_per_utterance=(3, 5), split_speakers=(2, 2, 2),
+                                    vocabulary=["cat", "hat", "dog", "door", "sun", "table"], seed=3)
+        with torch_threads(1):
+            for model in SMALL_MODELS:
+                train_small_model(workspace=ws, model=model, language="en", dataset=corpus, progress=False,
+                                  spec=SmallModelSpec(max_epochs=1, batch_size=32, teacher="minilm"))
+        yield ws
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", CARD_NAMES)
-def test_card_with_real_weights_passes_contract(name, workspace):
-    """Where the real weights are on this machine (HF cache, s3prl cache): the real model, and its card's `arch`."""
+@pytest.mark.parametrize("name", WEIGHTED_CARDS)
+def test_card_with_real_weights_passes_contract(name, weights_workspace):
+    """Where the real weights are on this machine (HF cache, s3prl cache, trained small models):
+    the real model, and its card's `arch`. Cards without weights (MFCC) are not parametrised."""
     from harness.features.info import upstream_info
     from upstreams.hf import arch_mismatches, locate_weights
 
+    workspace = weights_workspace
     if upstream_info(workspace, name)["weights"]["present"] is not True:
+        assert name not in SMALL_MODELS, f"{name}: the fixture trained it, yet its weights are not found"
         pytest.skip("real weights not on this machine")
     card = workspace.card(name)
     language = None
@@ -213,6 +285,8 @@ def test_card_with_real_weights_passes_contract(name, workspace):
     module = build_upstream(card, workspace=workspace, language=language)
     report = check_upstream(module, card_test=card.card.test, subject=name)
     assert report.ok, report.render()
+    if card.card.adapter == "lstm":
+        assert module.checkpoint_path == workspace.path("models") / name / language / "model.pt"
     if "arch" in card.card.args:
         folder = locate_weights(card.card.args["model_id"], models_dir=str(workspace.path("models")))
         assert not arch_mismatches(card.card.args["arch"], module.model.config if hasattr(module, "model")

@@ -5,20 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from corpora_fixtures import write_speech, write_text
+from corpora_fixtures import write_speech
 
 from harness.corpora import iemocap
 from harness.errors import ConfigError, DataError
-
-HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
-
-
-def turn(start: float, end: float, utt: str, code: str) -> str:
-    """One turn block as IEMOCAP writes it: the turn line, then categorical and attribute annotator lines."""
-    return (f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t[2.5000, 2.5000, 2.5000]\n"
-            "C-E1:\tNeutral;\t()\nC-E2:\tNeutral; Frustration;\t()\nC-F1:\tNeutral;\t()\n"
-            "A-E1:\tval 3; act 2; dom  2;\t()\nA-F1:\tval 2; act 3; dom  3;\t(calm)\n\n")
-
 
 # session -> dialog -> [(utterance, code)]
 DIALOGS = {
@@ -40,19 +30,15 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for session, dialogs in DIALOGS.items():
         folder = root / f"Session{session}"
         for dialog, turns in dialogs.items():
-            text, trans, t = HEADER, "", 1.0
-            for i, (utt, code) in enumerate(turns):
-                text += turn(t, t + 1.5, utt, code)
-                trans += f"{utt} [{t:08.4f}-{t + 1.5:08.4f}]: Sentence number {i}.\n"
-                t += 2.0
+            iemocap.write_dialog(folder, dialog,
+                                 [iemocap.Turn(utt, code, f"Sentence number {i}.", 1.5) for i, (utt, code) in enumerate(turns)],
+                                 extra_label_lines="this line is broken\n" if dialog == "Ses02F_impro02" else "",
+                                 extra_transcript_lines="M: [LAUGHTER]\n")
+            for i, (utt, _) in enumerate(turns):
                 if utt != NO_AUDIO:
                     voice = "en+f3" if utt[-4] == "F" else "en+m3"
                     write_speech(folder / "sentences" / "wav" / dialog / f"{utt}.wav", f"sentence number {i}",
                                  voice=voice)
-            if dialog == "Ses02F_impro02":
-                text += "this line is broken\n"
-            write_text(folder / "dialog" / "EmoEvaluation" / f"{dialog}.txt", text)
-            write_text(folder / "dialog" / "transcriptions" / f"{dialog}.txt", trans + "M: [LAUGHTER]\n")
         (folder / "dialog" / "EmoEvaluation" / "Categorical").mkdir()  # real releases have subfolders here
     return root
 
@@ -107,3 +93,26 @@ def test_missing_corpus(tmp_path: Path) -> None:
     with pytest.raises(DataError) as e:
         iemocap.load(root=tmp_path, language="en", options={})
     assert "EmoEvaluation" in str(e.value) and "sail.usc.edu" in str(e.value)
+
+
+def test_written_layout_reads_the_same_in_the_adapter_and_in_s3prls_preprocessing(corpus: Path, tmp_path: Path) -> None:
+    """The tree that write_dialog wrote (the layout benchmarks/peer_s3prl.py gives s3prl's runner) yields the
+    same items and labels through s3prl's own IEMOCAP_preprocess.py as through the adapter, fold by fold."""
+    import json
+    import shutil
+
+    from s3prl.downstream.emotion import IEMOCAP_preprocess
+
+    root = tmp_path / "IEMOCAP_full_release"
+    shutil.copytree(corpus, root)
+    IEMOCAP_preprocess.main(str(root))
+    to_ours = {"neu": "neutral", "sad": "sadness", "hap": "happiness", "ang": "anger"}
+    for session in (1, 5):
+        ours = iemocap.load(root=root, language="en", options={"test_sessions": [str(session)],
+                                                                "dev_speakers": ["Ses02F" if session != 2 else "Ses03M"]})
+        for split, wanted in (("test", {"test"}), ("train", {"train", "dev"})):
+            meta = json.loads((root / "meta_data" / f"Session{session}" / f"{split}_meta_data.json").read_text())
+            theirs = {Path(m["path"]).stem: to_ours[m["label"]] for m in meta["meta_data"]}
+            assert theirs == {u.id: u.labels["emotion"] for u in ours.utterances if u.split in wanted}, (session, split)
+            assert all((root / m["path"]).is_file() for m in meta["meta_data"])
+    assert len(theirs) == 10  # session 5's fold: 15 turns - fru - xxx - Session 5's three

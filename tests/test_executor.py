@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from harness.matrix import ProcessExecutor, WorkerDiedError
@@ -22,20 +23,34 @@ def job(spec: tuple[str, int]) -> dict[str, Any]:
     return {"status": "ok", "value": n * n, "pid": os.getpid()}
 
 
-def run(jobs: list[tuple[str, int]], workers: int = 2) -> dict[tuple[str, int], dict[str, Any]]:
-    out: dict[tuple[str, int], dict[str, Any]] = {}
+def meet(spec: tuple[int, str]) -> dict[str, Any]:
+    """Job ``n`` writes its pid into the shared folder, then waits (up to 120 s) until two
+    different processes have written theirs: it returns only once two jobs have run at once,
+    however the machine schedules the workers (no sleep decides the outcome)."""
+    n, folder = spec
+    (Path(folder) / f"{n}.{os.getpid()}").write_text("")
+    deadline = time.monotonic() + 120
+    while len({p.suffix for p in Path(folder).iterdir()}) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return {"status": "ok", "value": n * n, "pid": os.getpid(),
+            "met": len({p.suffix for p in Path(folder).iterdir()}) >= 2}
+
+
+def run(jobs: list[Any], workers: int = 2, fn: Any = job) -> dict[Any, dict[str, Any]]:
+    out: dict[Any, dict[str, Any]] = {}
     ex = ProcessExecutor(workers)
     try:
-        ex.map(job, jobs, on_done=lambda j, r: out.__setitem__(j, r))
+        ex.map(fn, jobs, on_done=lambda j, r: out.__setitem__(j, r))
     finally:
         ex.close()
     return out
 
 
-def test_jobs_run_in_worker_processes_side_by_side() -> None:
-    jobs = [("ok", n) for n in range(6)]
-    out = run(jobs)
-    assert {j: r["value"] for j, r in out.items()} == {j: j[1] ** 2 for j in jobs}
+def test_jobs_run_in_worker_processes_side_by_side(tmp_path: Path) -> None:
+    jobs = [(n, str(tmp_path)) for n in range(6)]
+    out = run(jobs, fn=meet)
+    assert {j: r["value"] for j, r in out.items()} == {j: j[0] ** 2 for j in jobs}
+    assert all(r["met"] for r in out.values()), "a job waited 120 s for a second worker: jobs did not run side by side"
     pids = {r["pid"] for r in out.values()}
     assert os.getpid() not in pids and len(pids) == 2
 

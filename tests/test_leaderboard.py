@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 from harness.config import Workspace
-from harness.leaderboard import (
-    GROUPS,
+from harness.metrics import bootstrap_ci
+from harness.report import (
     build_tables,
     load_published,
     render_markdown,
     table_csv,
     write_leaderboards,
 )
-from harness.metrics import bootstrap_ci
+from harness.report.records import repository_layout
 from harness.results import SCHEMA_VERSION, iter_results, result_path, write_json_atomic
 
 N_BOOT = 200
@@ -107,7 +107,7 @@ def markdown_line(md: str, display: str) -> str:
 def test_rows_grouped_in_paper_order_with_header_rows() -> None:
     results = [make_result(up, "gender", "en") for up in CARDS]
     md = render_markdown(tables_by_name(results)["table1_gender"])
-    labels = [label for _, label in GROUPS]
+    labels = [g.label for g in repository_layout().row_groups]
     positions = [md.index(f"| **{label}**") for label in labels]
     assert positions == sorted(positions), "groups: small, base, large, large ASR fine-tuned, other, controls"
     order = [md.index(f"| {CARDS[u][0]} ") for u in ("mfcc", "siamese", "wav2vec2_base", "hubert_base",

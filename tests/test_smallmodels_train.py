@@ -153,8 +153,34 @@ def test_generated_cards_are_found_and_build(trained: tuple[Workspace, dict[str,
     assert card.card.meta.group == "small" and card.card.meta.params == 146_432
     module = build_upstream(card, language="en", workspace=ws)
     assert not module.training and not any(p.requires_grad for p in module.parameters())
-    random_card = ws.card("siamese_en@random")
-    assert build_upstream(random_card, language="en", workspace=ws)(torch.randn(1, 800), torch.tensor([800]))
+    wav, lengths = torch.randn(1, 800) * 0.1, torch.tensor([800])
+    control = build_upstream(ws.card("siamese_en@random"), language="en", workspace=ws)(wav, lengths)
+    assert control.layers[0].shape == (1, 1, 128) and control.lengths.tolist() == [1]
+    assert not torch.allclose(control.layers[0], module(wav, lengths).layers[0])  # not the trained weights
+
+
+@pytest.mark.parametrize("model", ["siamese", "audio_word2vec"])
+def test_trained_model_beats_its_random_init_twin(trained: tuple[Workspace, dict[str, Any]], corpus: Any,
+                                                  model: str) -> None:
+    """On its own objective, on the dev split: the checkpoint's weights have a lower loss than the
+    very weights training started from (same seed, same input normalisation), and the loss the
+    checkpoint records for its best epoch is the one its weights give."""
+    from harness.smallmodels.models import SmallModelConfig, build_model
+    from harness.smallmodels.train import build_seeded_model, evaluate_loss, set_normalisation_from
+
+    ws, _ = trained
+    ckpt = load_checkpoint(checkpoint_path(ws.path("models"), model, "en"))
+    config = SmallModelConfig.from_dict(dict(ckpt["config"]))
+    net = build_model(config)
+    net.load_state_dict(ckpt["model_state_dict"])
+    twin = build_seeded_model(config, seed=ckpt["seed"])
+    set_normalisation_from(twin, segment_bank(corpus, "train"))
+    dev = BatchMaker(model, segment_bank(corpus, "dev"), max_frames=config.max_frames)
+    batches = list(dev.epoch_batches(batch_size=TINY.batch_size, rng=np.random.default_rng(ckpt["seed"] + 1),
+                                     shuffle=False))
+    trained_loss, twin_loss = evaluate_loss(net, batches), evaluate_loss(twin, batches)
+    assert trained_loss == pytest.approx(ckpt["best_dev_loss"], rel=1e-4)
+    assert trained_loss < 0.95 * twin_loss, (trained_loss, twin_loss)
 
 
 def test_static_cards_resolve_the_language_from_the_run(trained: tuple[Workspace, dict[str, Any]]) -> None:
@@ -233,3 +259,43 @@ def test_batches_for_each_model(corpus: Any) -> None:
             assert ((batch["prev_len"] == 0) == torch.from_numpy(prev < 0)).all()
     frames = mfcc13_frames([np.zeros(800, np.float32)])
     assert pad_to_frames(frames)[0].shape == (1, 80, 13)
+
+
+def _tiny_bert(folder: Path, words: list[str]) -> Path:
+    """A bert-base-uncased-format folder at a tiny size: BertModel from a BertConfig (2 layers,
+    width 32) and a WordPiece vocabulary of the corpus's words, both with save_pretrained."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder.mkdir(parents=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted({w.lower() for w in words}),
+             *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"], *"abcdefghijklmnopqrstuvwxyz"]
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
+    BertTokenizer(str(folder / "vocab.txt"), do_lower_case=True).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_lee_trains_with_a_local_bert_teacher(corpus: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paper's teacher path (``small_models.teacher: bert``) with BENCH_BERT_DIR pointing at a
+    tiny local BERT: LEE's text targets come from it (its width), and the vectors are cached."""
+    from harness.smallmodels import teacher
+
+    folder = _tiny_bert(tmp_path / "bert", VOCAB)
+    monkeypatch.setenv("BENCH_BERT_DIR", str(folder))
+    teacher.load_teacher.cache_clear()
+    try:
+        vectors = teacher.word_vectors(["cat", "hat", "window"], teacher="bert")
+        assert vectors.shape == (3, 32) and vectors.dtype == np.float32
+        assert not np.allclose(vectors[0], vectors[1]) and not np.allclose(vectors[0], vectors[2])
+        ws = make_workspace(tmp_path / "ws")
+        result = train_small_model(workspace=ws, model="lee", language="en", dataset=corpus, progress=False,
+                                   spec=SmallModelSpec(max_epochs=1, batch_size=64, teacher="bert"))
+    finally:
+        teacher.load_teacher.cache_clear()
+    ckpt = load_checkpoint(result.checkpoint)
+    assert ckpt["teacher"] == "bert" and ckpt["config"]["text_dim"] == 32
+    assert ckpt["params"]["full"] != 683_291  # not the MiniLM-sized (384-d) text head
+    assert list((ws.path("models") / "_teachers" / "bert").glob("*.npz"))

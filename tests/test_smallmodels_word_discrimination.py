@@ -116,7 +116,10 @@ def test_frame_level_upstream_hook_with_mfcc(corpora: dict[str, Any], tmp_path: 
     embed = upstream_embedder(MFCCUpstream(n_mfcc=13, deltas=False, context=0).eval())
     result = evaluate_triplets(triplets, utterances=corpus.split("test"), embed=embed)
     assert result["n_triplets"] == triplets.counts["triplets"] > 0
-    assert 0.0 <= result["accuracy"] <= 100.0
+    assert result["accuracy"] == pytest.approx(100.0 * np.mean(result["correct"]))
+    assert result["accuracy"] > 50.0  # chance: a random embedding picks the positive half the time
+    constant = evaluate_triplets(triplets, utterances=corpus.split("test"), embed=lambda segs: np.ones((len(segs), 3)))
+    assert constant["accuracy"] == 0.0  # every triplet a tie, and a tie is a miss
 
 
 def test_matched_and_mismatched_evaluation(corpora: dict[str, Any], tmp_path: Path) -> None:
@@ -129,7 +132,8 @@ def test_matched_and_mismatched_evaluation(corpora: dict[str, Any], tmp_path: Pa
                                               test_language="fr", dataset=corpora["fr"])
     assert matched["setting"] == "matched" and mismatched["setting"] == "mismatched"
     for r in (matched, mismatched):
-        assert r["n_triplets"] > 0 and 0.0 <= r["accuracy"] <= 100.0
+        assert r["n_triplets"] > 0 and r["accuracy"] == pytest.approx(100.0 * np.mean(r["correct"]))
+        assert r["accuracy"] > 50.0, r  # above chance
         assert set(r["counts"]) >= {"triplets", "no_match_within_cutoff", "anchor_words"}
     assert list((ws.path("models") / "_word_discrimination").glob("fr_test_*.json"))
     by_card = evaluate_card_word_discrimination(workspace=ws, card="siamese_en", language="en", dataset=corpora["en"])

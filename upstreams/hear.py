@@ -10,6 +10,12 @@ so by default each utterance goes through the module alone (its frames are then 
 own); ``batched=True`` sends the zero-padded batch at once and counts a frame as valid when its
 timestamp (a frame centre) lies within the utterance. ``scene=True`` uses the scene embedding
 instead (utterance granularity, ``[B, 1, D]``).
+
+Random init (``NAME@random``): the loaded model's weights are re-drawn by calling
+``reset_parameters()`` on every submodule that has one (seeded). A model with no parameters is
+left as it is, with a note; a model that is not a torch module, or whose parameters are not all
+owned by such submodules (custom ``nn.Parameter``s), is refused: there is no HEAR-API way to ask
+a module for random weights, and keeping some trained weights would not be a random-init control.
 """
 
 from __future__ import annotations
@@ -40,6 +46,31 @@ def import_hear_module(name: str) -> Any:
     return module
 
 
+def randomize_weights(model: Any, *, seed: int, where: str) -> tuple[str, ...]:
+    """Re-draw every weight of ``model`` in place (``reset_parameters`` of its submodules, under
+    ``seed``); the notes to record. Raises :class:`BenchError` when that cannot cover every weight."""
+    if not isinstance(model, nn.Module):
+        raise BenchError(f"@random is not available for HEAR module {where!r}: its model is a "
+                         f"{type(model).__name__}, not a torch module, so its weights cannot be re-initialised. "
+                         "Run the card without @random.")
+    params = dict(model.named_parameters())
+    if not params:
+        return (f"HEAR module {where!r} has no weights: @random is the same model (a no-op control)",)
+    covered: set[int] = set()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for sub in model.modules():
+            if callable(getattr(sub, "reset_parameters", None)):
+                sub.reset_parameters()
+                covered.update(id(p) for p in sub.parameters(recurse=False))
+    kept = [name for name, p in params.items() if id(p) not in covered]
+    if kept:
+        raise BenchError(f"@random is not available for HEAR module {where!r}: parameter(s) {', '.join(kept[:5])}"
+                         f"{' ...' if len(kept) > 5 else ''} belong to no submodule with reset_parameters(), so "
+                         "they would keep their trained values. Run the card without @random.")
+    return (f"random init: {len(params)} parameter tensors of {where!r} re-drawn (seed {seed})",)
+
+
 class HEARUpstream(Upstream):
     """A HEAR-API module as an upstream: timestamp embeddings as frames (or the scene embedding).
 
@@ -48,7 +79,8 @@ class HEARUpstream(Upstream):
     """
 
     def __init__(self, *, module: str, model_file: str = "", load_kwargs: dict[str, Any] | None = None,
-                 batched: bool = False, scene: bool = False, min_input_samples: int | None = None):
+                 batched: bool = False, scene: bool = False, min_input_samples: int | None = None,
+                 random_init: bool = False, seed: int = 0):
         super().__init__()
         self.hear = import_hear_module(module)
         model = self.hear.load_model(model_file, **(load_kwargs or {})) if (model_file or load_kwargs) \
@@ -56,6 +88,7 @@ class HEARUpstream(Upstream):
         missing = [a for a in HEAR_ATTRIBUTES if not hasattr(model, a)]
         if missing:
             raise BenchError(f"HEAR model from {module!r} lacks attribute(s) {', '.join(missing)}")
+        self.init_notes: tuple[str, ...] = randomize_weights(model, seed=seed, where=module) if random_init else ()
         if isinstance(model, nn.Module):
             self.model = model  # registered, so the harness moves and freezes it
         else:

@@ -16,6 +16,7 @@ Importing this package does not import torch.
 
 from __future__ import annotations
 
+from .layout import load_paper_layout, paper_layout_path
 from .overrides import deep_merge, parse_overrides, parse_value
 from .plan import CellPlan, CellSpec, LayerRule, Unavailable, plan_cell, resolve_cell
 from .problems import problems_from_validation
@@ -23,5 +24,5 @@ from .snapshot import RANDOM_SUFFIX, ResolvedCard, ResolvedDownstream, Snapshot,
 from .workspace import Workspace
 
 __all__ = ["RANDOM_SUFFIX", "CellPlan", "CellSpec", "LayerRule", "ResolvedCard", "ResolvedDownstream", "Snapshot",
-           "Unavailable", "Workspace", "deep_merge", "find_root", "parse_overrides", "parse_value", "plan_cell",
+           "Unavailable", "Workspace", "deep_merge", "find_root", "load_paper_layout", "paper_layout_path", "parse_overrides", "parse_value", "plan_cell",
            "problems_from_validation", "resolve_cell"]

@@ -36,10 +36,19 @@ def adapter_context(paths: PathSource | None, language: str | None) -> dict[str,
 
 
 def bind_args(target: Any, args: dict[str, Any], *, context: dict[str, Any]) -> dict[str, Any]:
-    """Card args plus the context args the target's signature accepts; errors name the bad argument."""
+    """Card args plus the context args the target's signature accepts; errors name the bad argument.
+
+    ``random_init`` (``NAME@random``) reaches only targets that take it; it is dropped for targets
+    declaring ``has_weights = False`` (a no-op: :func:`random_init_note`) and refused, with the
+    reason, for the others (:func:`random_init_refusal`)."""
     sig = inspect.signature(target)
     params = sig.parameters
     out = dict(args)
+    if out.get("random_init") and "random_init" not in params:
+        refusal = random_init_refusal(target)
+        if refusal:
+            raise BenchError(refusal)
+        del out["random_init"]  # nothing to initialise: the same module (see random_init_note)
     for name in CONTEXT_ARGS:
         if name in params and name not in out and context.get(name) is not None:
             out[name] = context[name]
@@ -49,6 +58,26 @@ def bind_args(target: Any, args: dict[str, Any], *, context: dict[str, Any]) -> 
         raise BenchError(f"card args {sorted(args)} do not bind to {getattr(target, '__name__', target)}"
                          f"{sig}: {e}") from None
     return out
+
+
+def random_init_refusal(target: Any) -> str:
+    """Why adapter ``target`` cannot run ``NAME@random``, or "" when it can: it takes a
+    ``random_init`` argument, or declares ``has_weights = False`` (then @random is a no-op)."""
+    if "random_init" in inspect.signature(target).parameters or not getattr(target, "has_weights", True):
+        return ""
+    name = getattr(target, "__name__", str(target))
+    return (f"@random (random init) is not available for {name}: its constructor has no random_init argument, "
+            "so the harness cannot ask it for random weights. Run the card without @random, or give the adapter "
+            "a random_init option.")
+
+
+def random_init_note(card: ResolvedCard) -> str:
+    """Why ``NAME@random`` computes the same features as ``NAME`` (an adapter without weights, such as
+    MFCC, declares ``has_weights = False``), or "" when random init changes the model."""
+    if not card.random_init or getattr(adapter_class(card), "has_weights", True):
+        return ""
+    return (f"{card.base_name} has no weights (adapter {card.card.adapter!r}): {card.name} is the same "
+            f"module as {card.base_name}, kept as a no-op control")
 
 
 def cache_identity(card: ResolvedCard, *, language: str | None, adapter_cls: Any,

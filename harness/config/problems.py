@@ -55,13 +55,15 @@ def _is_model(obj: Any) -> bool:
 
 
 def _model_in(annotation: Any, depth: int = 0) -> tuple[Any, int]:
-    """The model inside ``annotation`` and how many dict levels wrap it (``dict[str, dict[str, M]]`` -> M, 2)."""
+    """The model inside ``annotation`` and how many dict or list levels wrap it (``dict[str, dict[str, M]]`` -> M, 2)."""
     if _is_model(annotation):
         return annotation, depth
     origin = getattr(annotation, "__origin__", None)
     args: tuple[Any, ...] = tuple(getattr(annotation, "__args__", ()))
     if origin is dict and len(args) == 2:
         return _model_in(args[1], depth + 1)
+    if origin is list and len(args) == 1:  # a list index is one level too (``row_groups.1.label``)
+        return _model_in(args[0], depth + 1)
     for a in args:  # Optional / Union
         m, d = _model_in(a, depth)
         if m is not None:

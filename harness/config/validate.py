@@ -24,6 +24,8 @@ from ..errors import (
 from ..options import check_options
 from ..registry import ADAPTERS, CORPORA, HEADS, builder_problem
 from ..schema import LANGUAGES, Benchmark, Downstream, Task
+from .adapters import random_init_refusal
+from .layout import layout_problems
 from .problems import bind_problems
 from .snapshot import RANDOM_SUFFIX, Snapshot
 
@@ -167,6 +169,7 @@ def validate(snap: Snapshot) -> list[Problem]:
                                         repr(spec.adapter), did_you_mean(spec.adapter, CORPORA.names())))
             else:
                 problems += option_problems(spec.adapter, spec.options, where=f"{bench_path}: corpora.{cname}")
+    problems += layout_problems(snap.root)  # reference/paper_layout.yaml (the leaderboards' layout)
     return problems
 
 def check(snap: Snapshot, *, profile: str | None = None, upstreams: Iterable[str] = (), downstreams: Iterable[str] = (),
@@ -219,8 +222,10 @@ def _upstream_problems(snap: Snapshot, name: str) -> list[Problem]:
     if rc.card.adapter not in ADAPTERS:
         return [Problem(str(rc.path), "adapter", "a registered adapter", repr(rc.card.adapter),
                         did_you_mean(rc.card.adapter, ADAPTERS.names()))]
-    return bind_problems(ADAPTERS, rc.card.adapter, rc.args, where=where, key="args",
-                          skip=("language", "random_init"))
+    refusal = random_init_refusal(ADAPTERS.load(rc.card.adapter)) if rc.random_init else ""
+    return bind_problems(ADAPTERS, rc.card.adapter, rc.card.args, where=where, key="args",
+                         skip=("language", "random_init")) + \
+        ([Problem(where, "@random", "an adapter with a random_init option", refusal)] if refusal else [])
 
 def _downstream_problems(snap: Snapshot, name: str, *, profile: str) -> list[Problem]:
     try:

@@ -28,6 +28,8 @@ like test. The remaining speakers are the train split.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,48 @@ def _read_transcripts(path: Path) -> dict[str, str]:
         if m:
             out[m.group(1)] = m.group(2).strip()
     return out
+
+
+# --------------------------------------------------------------------------- writing the layout
+# Used by the tests' fixture trees and by benchmarks/peer_s3prl.py, which writes the synthetic corpus
+# in this layout for s3prl's own IEMOCAP preprocessing; :func:`load` reads it back.
+EMO_EVALUATION_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a dialog: utterance id (``Ses01F_impro01_F000``), emotion code (``neu``, ``exc``, ...),
+    transcript text and duration in seconds (for the turn's time stamps)."""
+
+    utterance: str
+    code: str
+    text: str = ""
+    duration_s: float = 1.5
+
+
+def emo_evaluation_block(start_s: float, end_s: float, utterance: str, code: str) -> str:
+    """One turn block as IEMOCAP writes it: the turn line, then categorical and attribute annotator lines."""
+    return (f"[{start_s:.4f} - {end_s:.4f}]\t{utterance}\t{code}\t[2.5000, 2.5000, 2.5000]\n"
+            "C-E1:\tNeutral;\t()\nC-E2:\tNeutral; Frustration;\t()\nC-F1:\tNeutral;\t()\n"
+            "A-E1:\tval 3; act 2; dom  2;\t()\nA-F1:\tval 2; act 3; dom  3;\t(calm)\n\n")
+
+
+def write_dialog(session_dir: Path, dialog: str, turns: Sequence[Turn], *, start_s: float = 1.0, gap_s: float = 0.5,
+                 extra_label_lines: str = "", extra_transcript_lines: str = "") -> None:
+    """Write ``dialog``'s EmoEvaluation and transcription files under ``session_dir`` (``.../Session<k>``).
+
+    Turns follow each other with ``gap_s`` of silence from ``start_s``. The audio files
+    (``sentences/wav/<dialog>/<utterance>.wav``) are the caller's to write. ``extra_*_lines`` are
+    appended verbatim (tests use them for malformed lines).
+    """
+    labels, transcript, t = EMO_EVALUATION_HEADER, "", start_s
+    for turn in turns:
+        end = t + turn.duration_s
+        labels += emo_evaluation_block(t, end, turn.utterance, turn.code)
+        transcript += f"{turn.utterance} [{t:08.4f}-{end:08.4f}]: {turn.text}\n"
+        t = end + gap_s
+    for sub, text in (("EmoEvaluation", labels + extra_label_lines),
+                      ("transcriptions", transcript + extra_transcript_lines)):
+        path = session_dir / "dialog" / sub / f"{dialog}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")

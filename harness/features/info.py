@@ -42,7 +42,7 @@ def upstream_info(workspace: Workspace, name: str) -> dict[str, Any]:
 def card_arch(workspace: PathSource, card: ResolvedCard, *, language: str | None = None) -> dict[str, Any]:
     """The adapter's :class:`ArchInfo` for ``card`` as a dict: from its ``describe`` without
     weights, else (adapters without one) from an instance of the module."""
-    from ..config.adapters import CONTEXT_ARGS, adapter_class, bind_args
+    from ..config.adapters import CONTEXT_ARGS, adapter_class, bind_args, random_init_note
     from .upstream import count_parameters
 
     cls = adapter_class(card)
@@ -57,7 +57,8 @@ def card_arch(workspace: PathSource, card: ResolvedCard, *, language: str | None
             "hidden_size": module.hidden_size, "downsample_rate": module.downsample_rate,
             "sample_rate": module.sample_rate, "granularity": module.granularity,
             "weights_source": card.card.meta.weights or "none", "weights_present": None,
-            "weights_location": "", "extra": {}, "notes": ()}
+            "weights_location": "", "extra": {},
+            "notes": tuple(n for n in (random_init_note(card), *getattr(module, "init_notes", ())) if n)}
 
 
 def render_info(info: dict[str, Any]) -> str:

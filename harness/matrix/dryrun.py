@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 
 from ..config import Workspace
 from ..run.cell import stored_result
+from ..schema import Profile
 from .select import CellState, cells_of, check_matrix, survey
 
 
@@ -26,7 +27,8 @@ def dry_run(ws: Workspace, *, profile: str | None = None, only: dict[str, set[st
             if k not in cached:
                 try:
                     ds = load_task_dataset(ws, st.plan.profile, st.plan.source, st.spec.language) \
-                        if st.plan.source.corpus != "synth" or _synth_exists(ws) else None
+                        if st.plan.source.corpus != "synth" or _synth_exists(ws, st.plan.profile, st.spec.language) \
+                        else None
                     cached[k] = bool(ds is not None and lookup(ws, st.plan.card, ds, language=st.spec.language)[1])
                 except Exception:  # noqa: BLE001 - dry run only reports
                     cached[k] = False
@@ -42,8 +44,12 @@ def dry_run(ws: Workspace, *, profile: str | None = None, only: dict[str, set[st
     return "\n".join(lines)
 
 
-def _synth_exists(ws: Workspace) -> bool:
-    return (ws.path("cache") / "corpora" / "synth").is_dir()
+def _synth_exists(ws: Workspace, profile: Profile, language: str) -> bool:
+    """The profile's synthetic corpus of ``language`` is complete (a dry run never generates one)."""
+    from ..synth import synth_corpus_exists
+
+    return synth_corpus_exists(root=ws.path("cache") / "corpora" / "synth", language=language,
+                               options=profile.synth.model_dump(mode="json"))
 
 
 def _estimate(ws: Workspace, profile_name: str, todo: list[CellState]) -> str:

@@ -128,7 +128,7 @@ def survey(ws: Workspace, cells: Iterable[CellSpec]) -> list[CellState]:
 
 def _stored_reason(plan: CellPlan) -> str:
     """Why a stored result failed or could not run (as the leaderboard notes say it)."""
-    from ..leaderboard import failure_reason
+    from ..report import failure_reason
 
     record = stored_result(plan.result_path)
-    return failure_reason(record.model_dump(exclude_unset=True)) if record is not None else ""
+    return failure_reason(record) if record is not None else ""

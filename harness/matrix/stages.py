@@ -269,7 +269,7 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     seconds = time.perf_counter() - t0
     folder = None
     if leaderboard:
-        from ..leaderboard import write_leaderboards
+        from ..report import write_leaderboards
 
         folder = str(write_leaderboards(ws, profile=profile_name))
     return MatrixRun(profile=profile_name, cells=len(cells), ran=len(todo), counts=dict(counts), seconds=seconds,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config.adapters import random_init_note
 from ..config.plan import CellPlan, CellSpec, Unavailable, resolve_cell, result_file
 from ..config.workspace import snapshot_of
 from ..corpora.load import task_splits
@@ -160,7 +161,8 @@ def _base_result(plan: CellPlan | None, spec: CellSpec, status: str) -> dict[str
                            "group": meta.group, "family": meta.family, "paper_row": meta.paper_row,
                            "params_published": meta.params, "random_init": plan.card.random_init,
                            "languages": meta.languages, "language_fallback": plan.language_fallback,
-                           "granularity": plan.granularity, "revision": plan.card.card.revision}
+                           "granularity": plan.granularity, "revision": plan.card.card.revision,
+                           "note": random_init_note(plan.card)}
         res["task"] = {"name": plan.task_name, "kind": plan.task.kind, "label": plan.source.label or plan.task.label,
                        "group": plan.task.group, "version": plan.task.version, "corpus": plan.source.corpus,
                        "paper_table": plan.task.paper_table}

@@ -82,6 +82,7 @@ class UpstreamInfo(Section):
     language_fallback: bool | None = None  # True: no model for this language, the English one ran
     granularity: str | None = None
     revision: str | None = None
+    note: str | None = None  # NAME@random of an adapter without weights: why it is the same module
 
 
 class TaskInfo(Section):
@@ -300,7 +301,7 @@ class UtteranceTiming(Section):
 
 
 class InferenceTime(Section):
-    """Table IX: the upstream and head timed at batch size 1 (``harness.analysis.timing``)."""
+    """Table IX: the upstream and head timed at batch size 1 (``harness.run.steps.timing``)."""
 
     upstream: str | None = None
     params: int | None = None

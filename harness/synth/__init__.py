@@ -92,6 +92,7 @@ from .cache import (
     corpus_folder,
     load_synth_corpus,
     read_synth_manifest,
+    synth_corpus_exists,
 )
 from .describe import PROFILE_COLUMNS, describe_distributions, profile_rows
 from .languages import (
@@ -143,5 +144,5 @@ __all__ = [
     "LanguageProfile", "Prosody", "Rendered", "SpeakerPlan", "Templates", "UtterancePlan", "align_words",
     "check_language", "corpus_folder", "describe_distributions", "generate_corpus", "generator_config",
     "load_synth_corpus", "main", "plan_corpus", "plan_speakers", "profile_rows", "read_synth_manifest",
-    "render", "tokenize", "validate_options",
+    "render", "synth_corpus_exists", "tokenize", "validate_options",
 ]

@@ -65,6 +65,13 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def synth_corpus_exists(*, root: Path, language: str, options: Mapping[str, Any]) -> bool:
+    """Whether :func:`load_synth_corpus` would read ``language``'s corpus for ``options`` without
+    generating it (its folder is complete). Generates nothing (``bench matrix --dry-run`` asks)."""
+    folder = corpus_folder(root=Path(root), language=language, spec=validate_options(options))
+    return (folder / COMPLETE_MARKER).is_file()
+
+
 def corpus_folder(*, root: Path, language: str, spec: SynthSpec) -> Path:
     config = json.dumps(generator_config(language=language, spec=spec), sort_keys=True)
     return root / f"{language}-{hashlib.sha256(config.encode()).hexdigest()[:12]}"

@@ -21,7 +21,7 @@ backward pass through the LSTM (cuDNN's RNN backward needs training mode), as th
 Nothing here runs an upstream: the features come from the cell (the feature cache). The
 selected dimensions go to ``<results>/<profile>/capacity/<upstream>/<downstream>/<language>/
 seed<k>.json`` with a plot of the sorted absolute attributions (``.png``, Figure 4) beside it;
-:mod:`harness.analysis.overlap` reads these files.
+:mod:`harness.report.overlap` reads these files.
 """
 
 from __future__ import annotations

@@ -15,8 +15,10 @@ note says so.
 
 :func:`overlap_report` is a pure function of the result files of a profile: the capacity files
 (``<results>/<profile>/capacity/.../seed<k>.json``) and, for cells without one, the
-``analyses.capacity.dims`` of the cell results. One seed is used per analysis: seed 0 when
-present, else the smallest; the notes say when other seeds were left out.
+``analyses.capacity.dims`` of the cell results (read as :class:`~harness.run.record.CellResult`).
+One seed is used per analysis: seed 0 when present, else the smallest; the notes say when other
+seeds were left out. The leaderboards run it through :func:`overlap_section`, which never lets it
+stop the tables.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import Any
 
-from ..results import iter_results, read_json, write_json_atomic
+from ..results import read_json, write_json_atomic
+from ..run.record import read_result
 from ..tempfiles import save_figure
+from .records import one_line
 
 GROUP_ORDER = ("gender", "emotion", "semantic")
 LANGUAGE_ORDER = ("en", "fi", "fr")
@@ -56,6 +59,37 @@ class DimSet:
         return len(self.dims)
 
 
+@dataclass(frozen=True)
+class OverlapRow:
+    """One comparison: the top-k sets of ``upstream`` in two (or all three) languages or task groups."""
+
+    kind: str  # "languages" (Figures 5-7) or "tasks" (Figure 8)
+    unit: str  # the task group (kind "languages") or the language (kind "tasks")
+    upstream: str
+    pair: str  # "en-fi", "gender-intent", ... or "all"
+    overlap_pct: float
+    intersection: int
+    k: int
+    languages: tuple[str, ...]
+    tasks: tuple[str, ...]
+    cards: tuple[str, ...]
+    same_weights: bool  # the same checkpoint in every part
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class OverlapReport:
+    """What :func:`overlap_report` wrote (``overlap.json`` holds these fields)."""
+
+    profile: str
+    analyses: int  # capacity analyses compared
+    languages: tuple[OverlapRow, ...]
+    tasks: tuple[OverlapRow, ...]
+    notes: tuple[str, ...]
+    markdown: str
+    files: tuple[str, ...]  # relative to the output folder
+
+
 def overlap_pct(sets: Sequence[frozenset[int]]) -> tuple[float, int, int]:
     """(|intersection| / k x 100, |intersection|, k) with k = the smallest set size."""
     k = min(len(s) for s in sets)
@@ -75,18 +109,19 @@ def load_dim_sets(results_dir: Path, profile: str) -> list[DimSet]:
                         task=c["task"], group=c["group"], language=c["language"], seed=int(c["seed"]),
                         num_dims=int(data.get("D", 0)), dims=frozenset(int(d) for d in data["dims"]), source=str(path))
             found[(ds.upstream, ds.downstream, ds.language, ds.seed)] = ds
-    for res in iter_results(Path(results_dir), profile):
-        cap = (res.get("analyses") or {}).get("capacity") or {}
-        if res.get("status") != "ok" or cap.get("dims") is None:
+    base = Path(results_dir) / profile
+    for path in sorted(base.rglob("seed*.json")) if base.is_dir() else []:
+        res = read_result(path)
+        cap = res.analyses.capacity if res is not None and res.analyses is not None else None
+        if res is None or res.status != "ok" or cap is None or cap.dims is None:
             continue
-        c = res["cell"]
-        key = (c["upstream"], c["downstream"], c["language"], int(c["seed"]))
+        c = res.cell
+        key = (c.upstream, c.downstream, c.language, c.seed)
         if key not in found:
-            found[key] = DimSet(upstream=c["upstream"], card=(res.get("upstream") or {}).get("name", c["upstream"]),
-                                downstream=c["downstream"], task=c.get("task", (res.get("task") or {}).get("name", "")),
-                                group=(res.get("task") or {}).get("group", ""), language=c["language"], seed=key[3],
-                                num_dims=int(cap.get("D", 0)), dims=frozenset(int(d) for d in cap["dims"]),
-                                source=res.get("_path", ""))
+            found[key] = DimSet(upstream=c.upstream, card=(res.upstream.name if res.upstream else None) or c.upstream,
+                                downstream=c.downstream, task=c.task or (res.task.name if res.task else None) or "",
+                                group=(res.task.group if res.task else None) or "", language=c.language, seed=c.seed,
+                                num_dims=cap.D or 0, dims=frozenset(cap.dims), source=str(path))
     return [found[k] for k in sorted(found)]
 
 
@@ -117,17 +152,17 @@ def _ordered(values: Iterable[str], order: Sequence[str]) -> list[str]:
 
 
 def _row(kind: str, unit: str, upstream: str, parts: Sequence[DimSet], label: str,
-         notes: list[str]) -> dict[str, Any]:
+         notes: list[str]) -> OverlapRow:
     pct, inter, k = overlap_pct([p.dims for p in parts])
     if len({p.k for p in parts}) > 1:
         notes.append(f"{upstream} / {unit} / {label}: top-k sizes {[p.k for p in parts]} differ; k = {k}")
-    return {"kind": kind, "unit": unit, "upstream": upstream, "pair": label, "overlap_pct": pct,
-            "intersection": inter, "k": k, "languages": [p.language for p in parts], "tasks": [p.task for p in parts],
-            "cards": [p.card for p in parts], "same_weights": len({p.card for p in parts}) == 1,
-            "seeds": [p.seed for p in parts]}
+    return OverlapRow(kind=kind, unit=unit, upstream=upstream, pair=label, overlap_pct=pct, intersection=inter, k=k,
+                      languages=tuple(p.language for p in parts), tasks=tuple(p.task for p in parts),
+                      cards=tuple(p.card for p in parts), same_weights=len({p.card for p in parts}) == 1,
+                      seeds=tuple(p.seed for p in parts))
 
 
-def across_languages(chosen: dict[tuple[str, str, str], DimSet], notes: list[str]) -> list[dict[str, Any]]:
+def across_languages(chosen: dict[tuple[str, str, str], DimSet], notes: list[str]) -> list[OverlapRow]:
     """Rows for every (upstream, task group) and pair of languages holding an analysis."""
     rows = []
     for group in _ordered({g for _, g, _ in chosen}, GROUP_ORDER):
@@ -139,7 +174,7 @@ def across_languages(chosen: dict[tuple[str, str, str], DimSet], notes: list[str
     return rows
 
 
-def across_tasks(chosen: dict[tuple[str, str, str], DimSet], notes: list[str]) -> list[dict[str, Any]]:
+def across_tasks(chosen: dict[tuple[str, str, str], DimSet], notes: list[str]) -> list[OverlapRow]:
     """Rows for every (upstream, language) and pair of task groups, plus all of them when three or more."""
     rows = []
     for lang in _ordered({la for _, _, la in chosen}, LANGUAGE_ORDER):
@@ -154,9 +189,9 @@ def across_tasks(chosen: dict[tuple[str, str, str], DimSet], notes: list[str]) -
     return rows
 
 
-def _unit_title(kind: str, unit: str, rows: list[dict[str, Any]]) -> str:
+def _unit_title(kind: str, unit: str, rows: list[OverlapRow]) -> str:
     if kind == "languages":
-        task_of = {la: t for r in rows for la, t in zip(r["languages"], r["tasks"], strict=True)}
+        task_of = {la: t for r in rows for la, t in zip(r.languages, r.tasks, strict=True)}
         if set(task_of.values()) == {unit}:
             return f"Dimension overlap across languages: {unit}"
         tasks = ", ".join(f"{la}: {task_of[la]}" for la in _ordered(task_of, LANGUAGE_ORDER))
@@ -164,47 +199,48 @@ def _unit_title(kind: str, unit: str, rows: list[dict[str, Any]]) -> str:
     return f"Dimension overlap across tasks: {unit}"
 
 
-def _pivot(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str], dict[str, Any]]]:
-    ups = sorted({r["upstream"] for r in rows})
+def _pivot(rows: list[OverlapRow]) -> tuple[list[str], list[str], dict[tuple[str, str], OverlapRow]]:
+    ups = sorted({r.upstream for r in rows})
     cols: list[str] = []
     for r in rows:
-        if r["pair"] not in cols:
-            cols.append(r["pair"])
+        if r.pair not in cols:
+            cols.append(r.pair)
     cols = [c for c in cols if c != "all"] + (["all"] if "all" in cols else [])
-    return ups, cols, {(r["upstream"], r["pair"]): r for r in rows}
+    return ups, cols, {(r.upstream, r.pair): r for r in rows}
 
 
-def markdown_table(kind: str, unit: str, rows: list[dict[str, Any]]) -> str:
+def markdown_table(kind: str, unit: str, rows: list[OverlapRow]) -> str:
     """One markdown table: upstreams x pairs, overlap in percent (``*``: the same checkpoint in both)."""
     ups, cols, cell = _pivot(rows)
     lines = [f"### {_unit_title(kind, unit, rows)}", "", "| upstream | k | " + " | ".join(cols) + " |",
              "|---|---:|" + "---:|" * len(cols)]
     for u in ups:
-        ks = sorted({cell[(u, c)]["k"] for c in cols if (u, c) in cell})
+        ks = sorted({cell[(u, c)].k for c in cols if (u, c) in cell})
         vals = []
         for c in cols:
             r = cell.get((u, c))
-            star = "*" if r and kind == "languages" and r["same_weights"] else ""
-            vals.append(f"{r['overlap_pct']:.1f}{star}" if r else "-")
+            star = "*" if r and kind == "languages" and r.same_weights else ""
+            vals.append(f"{r.overlap_pct:.1f}{star}" if r else "-")
         lines.append(f"| {u} | {'/'.join(map(str, ks))} | " + " | ".join(vals) + " |")
     if kind == "languages":
         lines += ["", "`*`: the same checkpoint in both languages (no language-specific variant)."]
     return "\n".join(lines)
 
 
-def _csv_text(rows: list[dict[str, Any]]) -> str:
+def _csv_text(rows: list[OverlapRow]) -> str:
     buf = io.StringIO()
     fields = ["kind", "unit", "upstream", "pair", "overlap_pct", "intersection", "k", "languages", "tasks", "cards",
               "same_weights", "seeds"]
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
-    for r in rows:
+    for row in rows:
+        r = asdict(row)
         w.writerow({**r, **{f: " ".join(map(str, r[f])) for f in ("languages", "tasks", "cards", "seeds")},
-                    "overlap_pct": f"{r['overlap_pct']:.2f}"})
+                    "overlap_pct": f"{row.overlap_pct:.2f}"})
     return buf.getvalue()
 
 
-def plot_heatmap(rows: list[dict[str, Any]], *, title: str, path: Path) -> None:
+def plot_heatmap(rows: list[OverlapRow], *, title: str, path: Path) -> None:
     """Upstreams x pairs heatmap of overlap percentages, values written in the cells."""
     import matplotlib
 
@@ -217,7 +253,7 @@ def plot_heatmap(rows: list[dict[str, Any]], *, title: str, path: Path) -> None:
     for i, u in enumerate(ups):
         for j, c in enumerate(cols):
             if (u, c) in cell:
-                grid[i, j] = cell[(u, c)]["overlap_pct"]
+                grid[i, j] = cell[(u, c)].overlap_pct
     fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 3, 0.45 * len(ups) + 1.5))
     im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
     ax.set_xticks(range(len(cols)), cols)
@@ -235,12 +271,11 @@ def plot_heatmap(rows: list[dict[str, Any]], *, title: str, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- report
-def overlap_report(results_dir: Path, profile: str, out_dir: Path) -> dict[str, Any]:
+def overlap_report(results_dir: Path, profile: str, out_dir: Path) -> OverlapReport:
     """Overlap tables of ``profile`` written to ``out_dir`` and returned.
 
     Files: ``overlap.md``, ``overlap.csv``, ``overlap.json`` and one heatmap per table
-    (``overlap_languages_<group>.png``, ``overlap_tasks_<language>.png``). Returns {"languages":
-    rows, "tasks": rows, "notes": [...], "markdown": text, "files": [paths], "analyses": count}.
+    (``overlap_languages_<group>.png``, ``overlap_tasks_<language>.png``).
     """
     notes: list[str] = []
     chosen = pick_one_per_analysis(load_dim_sets(Path(results_dir), profile), notes)
@@ -250,8 +285,8 @@ def overlap_report(results_dir: Path, profile: str, out_dir: Path) -> dict[str, 
     out_dir.mkdir(parents=True, exist_ok=True)
     sections, files = [f"## Dimension overlap ({profile})", ""], []
     for kind, rows in (("languages", lang_rows), ("tasks", task_rows)):
-        for unit in _ordered({r["unit"] for r in rows}, GROUP_ORDER + LANGUAGE_ORDER):
-            unit_rows = [r for r in rows if r["unit"] == unit]
+        for unit in _ordered({r.unit for r in rows}, GROUP_ORDER + LANGUAGE_ORDER):
+            unit_rows = [r for r in rows if r.unit == unit]
             sections += [markdown_table(kind, unit, unit_rows), ""]
             png = out_dir / f"overlap_{kind}_{unit}.png"
             try:
@@ -266,8 +301,28 @@ def overlap_report(results_dir: Path, profile: str, out_dir: Path) -> dict[str, 
     markdown = "\n".join(sections)
     (out_dir / "overlap.md").write_text(markdown, encoding="utf-8")
     (out_dir / "overlap.csv").write_text(_csv_text(lang_rows + task_rows), encoding="utf-8")
-    report = {"profile": profile, "analyses": len(chosen), "languages": lang_rows, "tasks": task_rows,
-              "notes": notes, "markdown": markdown,
-              "files": ["overlap.md", "overlap.csv", "overlap.json"] + [Path(f).name for f in files]}
-    write_json_atomic(out_dir / "overlap.json", report)  # names relative to out_dir: output independent of it
+    report = OverlapReport(profile=profile, analyses=len(chosen), languages=tuple(lang_rows), tasks=tuple(task_rows),
+                           notes=tuple(notes), markdown=markdown,
+                           files=("overlap.md", "overlap.csv", "overlap.json", *(Path(f).name for f in files)))
+    write_json_atomic(out_dir / "overlap.json", asdict(report))  # names relative to out_dir: output independent of it
     return report
+
+
+# --------------------------------------------------------------------------- in the leaderboards
+@dataclass(frozen=True)
+class OverlapSection:
+    """The files the overlap report wrote (relative to the leaderboard folder), or why there are none."""
+
+    files: tuple[Path, ...] = ()
+    note: str = ""
+
+
+def overlap_section(results_dir: Path, profile: str, out_dir: Path) -> OverlapSection:
+    """Run the overlap report of ``profile`` into ``out_dir``; a failure becomes the note."""
+    try:
+        overlap_report(results_dir=results_dir, profile=profile, out_dir=out_dir)
+    except Exception as e:  # noqa: BLE001 - an analysis must not stop the leaderboards
+        first = one_line(str(e).splitlines()[0] if str(e) else "")
+        return OverlapSection(note=f"The overlap report failed: {type(e).__name__}: {first}")
+    files = sorted(p.relative_to(out_dir.parent) for p in out_dir.rglob("*") if p.is_file()) if out_dir.is_dir() else []
+    return OverlapSection(files=tuple(files))

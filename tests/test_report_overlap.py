@@ -1,4 +1,4 @@
-"""Dimension overlap on hand-made top-k sets: across languages, across tasks, all three, seeds."""
+"""Dimension overlap (harness.report.overlap) on hand-made top-k sets: across languages, across tasks, all three, seeds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis.overlap import overlap_pct, overlap_report
+from harness.report.overlap import OverlapRow, overlap_pct, overlap_report
 from harness.results import SCHEMA_VERSION, result_path, write_json_atomic
 
 TASK_GROUP = {"gender": "gender", "emotion": "emotion", "intent": "semantic", "topic": "semantic",
@@ -48,8 +48,8 @@ def results(tmp_path: Path) -> Path:
     return r
 
 
-def _get(rows: list[dict], **match: str) -> dict:
-    found = [r for r in rows if all(r[k] == v for k, v in match.items())]
+def _get(rows: tuple[OverlapRow, ...], **match: str) -> OverlapRow:
+    found = [r for r in rows if all(getattr(r, k) == v for k, v in match.items())]
     assert len(found) == 1, (match, found)
     return found[0]
 
@@ -63,29 +63,29 @@ def test_overlap_pct() -> None:
 
 def test_across_languages(results: Path, tmp_path: Path) -> None:
     rep = overlap_report(results, "p", tmp_path / "out")
-    rows = rep["languages"]
-    assert _get(rows, upstream="m", unit="gender", pair="en-fi")["overlap_pct"] == 50.0  # seed 0, not seed 1
-    assert _get(rows, upstream="m", unit="gender", pair="en-fr")["overlap_pct"] == 50.0
-    assert _get(rows, upstream="m", unit="gender", pair="fi-fr")["overlap_pct"] == 0.0
-    assert _get(rows, upstream="m", unit="gender", pair="en-fi")["same_weights"] is False
-    assert _get(rows, upstream="m", unit="gender", pair="en-fr")["same_weights"] is True
+    rows = rep.languages
+    assert _get(rows, upstream="m", unit="gender", pair="en-fi").overlap_pct == 50.0  # seed 0, not seed 1
+    assert _get(rows, upstream="m", unit="gender", pair="en-fr").overlap_pct == 50.0
+    assert _get(rows, upstream="m", unit="gender", pair="fi-fr").overlap_pct == 0.0
+    assert _get(rows, upstream="m", unit="gender", pair="en-fi").same_weights is False
+    assert _get(rows, upstream="m", unit="gender", pair="en-fr").same_weights is True
     sem = _get(rows, upstream="m", unit="semantic", pair="en-fi")  # intent (en) vs topic (fi): Figure 7
-    assert sem["tasks"] == ["intent", "topic"] and sem["overlap_pct"] == 50.0
-    assert _get(rows, upstream="m", unit="semantic", pair="fi-fr")["overlap_pct"] == 10.0
+    assert sem.tasks == ("intent", "topic") and sem.overlap_pct == 50.0
+    assert _get(rows, upstream="m", unit="semantic", pair="fi-fr").overlap_pct == 10.0
     x = _get(rows, upstream="x", unit="gender", pair="en-fr")  # from the cell result's analyses.capacity
-    assert x["overlap_pct"] == 50.0 and x["k"] == 4
-    assert any("seeds [0, 1] found, seed 0 used" in n for n in rep["notes"])
+    assert x.overlap_pct == 50.0 and x.k == 4
+    assert any("seeds [0, 1] found, seed 0 used" in n for n in rep.notes)
 
 
 def test_across_tasks_and_all_three(results: Path, tmp_path: Path) -> None:
     rep = overlap_report(results, "p", tmp_path / "out")
-    rows = rep["tasks"]
-    assert _get(rows, upstream="m", unit="en", pair="gender-emotion")["overlap_pct"] == 30.0
-    assert _get(rows, upstream="m", unit="en", pair="gender-intent")["overlap_pct"] == 40.0
-    assert _get(rows, upstream="m", unit="en", pair="emotion-intent")["overlap_pct"] == 30.0
-    assert _get(rows, upstream="m", unit="en", pair="all")["overlap_pct"] == 30.0
-    assert _get(rows, upstream="m", unit="fi", pair="gender-topic")["overlap_pct"] == 20.0
-    assert not [r for r in rows if r["unit"] == "fi" and r["pair"] == "all"]  # no Finnish emotion analysis
+    rows = rep.tasks
+    assert _get(rows, upstream="m", unit="en", pair="gender-emotion").overlap_pct == 30.0
+    assert _get(rows, upstream="m", unit="en", pair="gender-intent").overlap_pct == 40.0
+    assert _get(rows, upstream="m", unit="en", pair="emotion-intent").overlap_pct == 30.0
+    assert _get(rows, upstream="m", unit="en", pair="all").overlap_pct == 30.0
+    assert _get(rows, upstream="m", unit="fi", pair="gender-topic").overlap_pct == 20.0
+    assert not [r for r in rows if r.unit == "fi" and r.pair == "all"]  # no Finnish emotion analysis
 
 
 def test_report_files(results: Path, tmp_path: Path) -> None:
@@ -95,14 +95,14 @@ def test_report_files(results: Path, tmp_path: Path) -> None:
     assert "| m | 10 | 50.0 | 50.0* | 0.0 |" in md and "semantic (en: intent, fi: topic, fr: request)" in md
     with open(out / "overlap.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(rep["languages"]) + len(rep["tasks"])
-    assert json.loads((out / "overlap.json").read_text())["analyses"] == rep["analyses"] == 9
+    assert len(rows) == len(rep.languages) + len(rep.tasks)
+    assert json.loads((out / "overlap.json").read_text())["analyses"] == rep.analyses == 9
     for png in ("overlap_languages_gender.png", "overlap_languages_semantic.png", "overlap_tasks_en.png"):
         assert (out / png).stat().st_size > 1000
     again = overlap_report(results, "p", tmp_path / "out2")  # a pure function of the result files
-    assert again["markdown"] == rep["markdown"]
+    assert again.markdown == rep.markdown
 
 
 def test_empty_profile(tmp_path: Path) -> None:
     rep = overlap_report(tmp_path / "none", "p", tmp_path / "out")
-    assert rep["languages"] == rep["tasks"] == [] and "No pair" in rep["markdown"]
+    assert rep.languages == rep.tasks == () and "No pair" in rep.markdown

@@ -1,0 +1,103 @@
+"""The values a leaderboard table is made of: :class:`Table` of :class:`Row` of :class:`Cell`,
+laid out by :class:`Column`. Frozen and free of I/O: :mod:`harness.report.tables` builds them,
+:mod:`harness.report.render` turns them into markdown, CSV and JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    """One markdown column. ``kind`` picks the renderer and the CSV fields (see :data:`CSV_FIELDS`);
+    ``better`` ("higher" / "lower") marks the columns whose best value per row group is bold."""
+
+    key: str
+    header: str
+    kind: str
+    better: str | None = None
+    digits: int = 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell. ``status``: "ok" (a value), "n/a" (failed or unavailable, see ``notes``),
+    "missing" (never run). ``delta`` is ours minus published for published cells and the relative
+    change in percent for capacity cells. ``seeds`` counts the results averaged."""
+
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    delta: float | None = None
+    seeds: int = 0
+    text: str | None = None
+    fallback: bool = False
+    status: str = "missing"
+    notes: tuple[int, ...] = ()
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    display: str
+    group: str
+    cells: Mapping[str, Cell]
+
+
+@dataclass(frozen=True)
+class RowGroupLabel:
+    """A row group as tables show it (from ``reference/paper_layout.yaml``), in table order."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A rendered-ready table: ``notes`` are numbered (1-based) reasons cells cite; ``footer`` explains
+    the method and marks; ``groups`` orders and labels the row groups."""
+
+    name: str
+    title: str
+    profile: str
+    columns: tuple[Column, ...]
+    rows: tuple[Row, ...]
+    notes: tuple[str, ...] = ()
+    footer: tuple[str, ...] = ()
+    groups: tuple[RowGroupLabel, ...] = ()
+
+
+# The CSV columns of a column kind: (suffix of the column key, Cell attribute).
+CSV_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "score": (("", "value"), (".low", "low"), (".high", "high"), (".seeds", "seeds")),
+    "capacity": (("", "value"), (".low", "low"), (".high", "high"), (".change_pct", "delta"),
+                 (".seeds", "seeds")),
+    "published": (("", "value"), (".diff", "delta")),
+}
+
+
+class PublishedTables:
+    """The paper's published numbers (``reference/paper_tables.yaml``), looked up by key path."""
+
+    def __init__(self, data: Mapping[str, object]) -> None:
+        self._data = data
+
+    def at(self, *path: object) -> object:
+        """The leaf at ``path`` (mapping keys, list indices), or None where any step is missing. A
+        leaf written like ``95e6`` (no dot, which YAML 1.1 reads as text) is read as a number."""
+        data: object = self._data
+        for key in path:
+            if isinstance(data, Mapping):
+                data = data.get(key)
+            elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
+                data = data[key]
+            else:
+                return None
+        if isinstance(data, str):
+            try:
+                return float(data)
+            except ValueError:
+                return data
+        return data

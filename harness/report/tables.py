@@ -1,0 +1,529 @@
+"""The paper's tables from result records: :func:`build_tables` (pure: reads nothing but its arguments).
+
+Layout follows the paper (Porjazovski, Grosz, Kurimo 2024), as ``reference/paper_layout.yaml``
+describes it: Table I gender, II chosen layers, III emotion, IV intent / topic / request, V word
+discrimination, VII emotion discrimination, VIII 10% capacity, IX parameters and inference time,
+then one table per other classification task. Rows are grouped as the paper groups them
+(small-scale, base, large, large ASR fine-tuned), then rows the paper lacks (other models,
+random-init controls); the best score per group and column is in bold.
+
+Published numbers are shown beside ours, with the difference, only when the results come from
+the real corpora: on the synthetic corpus the absolute scores have nothing to do with the paper's,
+so a side-by-side column would invite reading the gap as a reproduction error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..run.record import CellResult, InferenceTime
+from ..schema import PaperLayout, TableLayout
+from .aggregate import (
+    Notes,
+    RunIndex,
+    capacity_cell,
+    capacity_f1,
+    failure_notes,
+    language_fallback,
+    metric_measure,
+    plain_cell,
+    published_cell,
+    score_cell,
+    word_cell,
+    word_entries,
+)
+from .model import Cell, Column, PublishedTables, Row, RowGroupLabel, Table
+from .records import RowMeta, Run, as_records, number, repository_layout
+
+N_BOOT = 1000
+DISCRIMINATION_KINDS = ("word_discrimination", "emotion_discrimination")
+
+
+@dataclass
+class _Context:
+    index: RunIndex
+    layout: PaperLayout
+    published: PublishedTables | None
+    profile: str
+    n_boot: int
+    notes: Notes = field(default_factory=Notes)
+
+    def fresh(self) -> _Context:
+        return _Context(self.index, self.layout, self.published, self.profile, self.n_boot)
+
+    def paper(self, *path: Any) -> object:
+        return self.published.at(*path) if self.published is not None else None
+
+
+def build_tables(results: Iterable[CellResult | Mapping[str, Any]], *, published: PublishedTables | None,
+                 profile: str, n_boot: int = N_BOOT, show_published: bool | None = None,
+                 layout: PaperLayout | None = None) -> list[Table]:
+    """Every leaderboard table of ``profile`` from its results (pure: reads nothing else).
+
+    ``results`` are records, or parsed result files (converted by :func:`as_records`).
+    ``published`` is :func:`harness.report.write.load_published`'s; it is shown only when
+    ``show_published`` is true, or, when None, when the results come from the real corpora (some
+    result's ``task.corpus`` is not "synth"). ``layout`` defaults to the repository's
+    ``reference/paper_layout.yaml``. Tables without any result are left out.
+    """
+    records = as_records(results)
+    layout = layout or repository_layout()
+    idx = RunIndex(records, layout)
+    show = _from_real_corpora(records) if show_published is None else show_published
+    ctx = _Context(idx, layout, published if show else None, profile, n_boot)
+    builders: list[Callable[[_Context], Table | None]] = [
+        _gender_table, _layers_table, _emotion_table, _semantic_table, _word_table, _emotion_discrimination_table,
+        _capacity_table, _inference_table,
+    ]
+    tables = [b(ctx.fresh()) for b in builders]
+    tables += [_extra_task_table(ctx.fresh(), task) for task in _extra_tasks(idx, layout)]
+    footer = _published_footer(show=show, available=published is not None)
+    return [replace(t, footer=t.footer + footer) for t in tables if t is not None and t.rows]
+
+
+def _from_real_corpora(records: Sequence[CellResult]) -> bool:
+    corpora = {r.task.corpus for r in records if r.task is not None} - {None}
+    return bool(corpora - {"synth"})
+
+
+def _published_footer(*, show: bool, available: bool) -> tuple[str, ...]:
+    if show and available:
+        return ("paper (Δ): the published score (reference/paper_tables.yaml) and ours minus it, in points.",)
+    if show:
+        return ("Published numbers are not shown: reference/paper_tables.yaml was not found.",)
+    return ("Published numbers are not shown: these results come from the synthetic corpus, on which the "
+            "paper's real-corpus scores are not comparable (they are in reference/paper_tables.yaml).",)
+
+
+def _extra_tasks(idx: RunIndex, layout: PaperLayout) -> list[str]:
+    known = {t for table in layout.tables.task_tables() for t in table.tasks} | set(DISCRIMINATION_KINDS)
+    return sorted({r.task for r in idx.runs if r.kind == "classification" and r.task not in known})
+
+
+def _pair_prefix(ctx: _Context, task: str, language: str) -> str:
+    tasks, languages = ctx.layout.tasks, ctx.layout.languages
+    return f"{tasks[task].abbr if task in tasks else task.capitalize()}-{languages.get(language, language)}"
+
+
+def _inference(record: CellResult) -> InferenceTime | None:
+    return record.analyses.inference_time if record.analyses is not None else None
+
+
+# --------------------------------------------------------------------------- classification tables
+def _gender_table(ctx: _Context) -> Table | None:
+    return _classification_table(ctx, ctx.layout.tables.gender, tasks=ctx.layout.tables.gender.tasks)
+
+
+def _emotion_table(ctx: _Context) -> Table | None:
+    return _classification_table(ctx, ctx.layout.tables.emotion, tasks=ctx.layout.tables.emotion.tasks)
+
+
+def _semantic_table(ctx: _Context) -> Table | None:
+    return _classification_table(ctx, ctx.layout.tables.semantic, tasks=ctx.layout.tables.semantic.tasks)
+
+
+def _extra_task_table(ctx: _Context, task: str) -> Table | None:
+    spec = ctx.layout.tables.extra_task
+    named = TableLayout(name=spec.name.replace("{task}", task), title=spec.title.replace("{task}", task))
+    return _classification_table(ctx, named, tasks=(task,))
+
+
+def _classification_table(ctx: _Context, spec: TableLayout, *, tasks: Sequence[str]) -> Table | None:
+    """Score columns (F1, UAR, each with the published one), the 10%-capacity column per
+    (task, language), then parameters and inference time."""
+    idx = ctx.index
+    pairs = idx.pairs(where=lambda r: r.task in tasks)
+    if not pairs:
+        return None
+    columns: list[Column] = []
+    for task, lang in pairs:
+        columns += _score_columns(ctx, task, lang)
+        if any(capacity_f1(r.record) is not None for r in idx.at_any(task, lang)):
+            columns.append(Column(f"{task}.{lang}.capacity", f"{_pair_prefix(ctx, task, lang)} 10% F1 (change)",
+                                  "capacity", better="higher"))
+    columns += _model_columns(ctx)
+    rows = [_classification_row(ctx, meta, columns) for meta in idx.rows_with(where=lambda r: r.task in tasks)]
+    footer = (_ci_footer(ctx, rows, columns), *_marks_footer(rows), *_model_columns_footer(ctx, columns))
+    return _finish(ctx, spec, columns=columns, rows=rows, footer=footer)
+
+
+def _score_columns(ctx: _Context, task: str, lang: str) -> list[Column]:
+    prefix = _pair_prefix(ctx, task, lang)
+    cols = []
+    for metric, label in (("f1_micro", "F1"), ("uar", "UAR")):
+        cols.append(Column(f"{task}.{lang}.{metric}", f"{prefix} {label}", "score", better="higher"))
+        if ctx.published is not None:
+            cols.append(Column(f"{task}.{lang}.{metric}.paper", f"{prefix} {label} paper (Δ)", "published"))
+    return cols
+
+
+def _model_columns(ctx: _Context) -> list[Column]:
+    cols = [Column("params", "Params", "params")]
+    if any(_inference(r.record) is not None for r in ctx.index.runs):
+        cols.append(Column("inference_full_s", "Inference (s)", "seconds"))
+    return cols
+
+
+def _model_columns_footer(ctx: _Context, columns: Sequence[Column]) -> tuple[str, ...]:
+    lines = ["Params: parameters of the embedding model, counted by the inference-time analysis where it ran, "
+             "else as published on the model card."]
+    if any(c.key == "inference_full_s" for c in columns):
+        lines.append(f"Inference (s): embedding the whole {_inference_cell_label(ctx)} test set, batch size 1 "
+                     "(see Table IX).")
+    if any(c.kind == "capacity" for c in columns):
+        lines.append("10% F1 (change): micro-F1 of a probe on the 10% most important dimensions (Integrated "
+                     "Gradients) and its relative change versus all dimensions, in % (+ is a gain; see Table VIII).")
+    return tuple(lines)
+
+
+def _inference_cell_label(ctx: _Context) -> str:
+    timed = next((r for r in ctx.index.runs if _inference(r.record) is not None), None)
+    return f"{timed.task}/{timed.language}" if timed else "?"
+
+
+def _classification_row(ctx: _Context, meta: RowMeta, columns: Sequence[Column]) -> Row:
+    idx = ctx.index
+    cells: dict[str, Cell] = {}
+    for col in columns:
+        parts = col.key.split(".")
+        if col.kind == "score":
+            task, lang, metric = parts
+            cells[col.key] = score_cell(idx.at(meta.key, task, lang), metric_measure(metric), notes=ctx.notes,
+                                        n_boot=ctx.n_boot)
+        elif col.kind == "published":
+            task, lang, metric = parts[:3]
+            paper = ctx.paper(task, lang, meta.paper_row, 0 if metric == "f1_micro" else 1)
+            cells[col.key] = published_cell(paper, cells.get(".".join(parts[:3])))
+        elif col.kind == "capacity":
+            task, lang = parts[:2]
+            cells[col.key] = capacity_cell(idx.at(meta.key, task, lang), notes=ctx.notes, n_boot=ctx.n_boot)
+    cells.update(_model_cells(ctx, meta, columns))
+    return Row(meta.key, meta.display, meta.group, cells)
+
+
+def _model_cells(ctx: _Context, meta: RowMeta, columns: Sequence[Column]) -> dict[str, Cell]:
+    """Params and inference time of a row: from its inference-time analysis, else the card."""
+    runs = ctx.index.row_runs(meta.key)
+    inference = next((t for t in (_inference(r.record) for r in runs) if t is not None), None)
+    params = number(inference.params) if inference is not None else None
+    if params is None:
+        params = next((p for p in (_published_params(r) for r in runs) if p is not None), None)
+    cells = {"params": plain_cell(params)}
+    if any(c.key == "inference_full_s" for c in columns):
+        full = inference.subsets.full if inference is not None and inference.subsets is not None else None
+        cells["inference_full_s"] = plain_cell(full.upstream_s if full is not None else None)
+    return cells
+
+
+def _published_params(run: Run) -> float | None:
+    up = run.record.upstream
+    return number(up.params_published) if up is not None else None
+
+
+# --------------------------------------------------------------------------- Table II: layers
+def _layers_table(ctx: _Context) -> Table | None:
+    """Table II: the layer each classification probe read, per task group and language."""
+    idx, layout = ctx.index, ctx.layout
+    layer_groups = layout.layer_groups
+
+    def chosen(r: Run) -> bool:
+        return r.kind == "classification" and r.task_group in layer_groups
+
+    def group_index(task: str) -> int:
+        group = layout.tasks[task].group if task in layout.tasks else None
+        return layer_groups.index(group) if group in layer_groups else 9
+
+    pairs = sorted(idx.pairs(where=chosen), key=lambda p: (group_index(p[0]), *idx.task_language_order(p)))
+    columns: list[Column] = []
+    for task, lang in pairs:
+        columns.append(Column(f"{task}.{lang}.layer", _pair_prefix(ctx, task, lang), "layer", digits=0))
+        if ctx.published is not None:
+            columns.append(Column(f"{task}.{lang}.layer.paper", f"{_pair_prefix(ctx, task, lang)} paper (Δ)",
+                                  "published", digits=0))
+    rows = [_layer_row(ctx, meta, columns) for meta in idx.rows_with(where=chosen) if _has_layers(ctx, meta)]
+    footer = ("Layer index: 0 = the CNN / embedding output, i = transformer layer i (the paper's 1-based "
+              "index). Single-layer embeddings have no layer to choose and are not listed; – in a cell: a "
+              "single-layer result or no result.", *_marks_footer(rows))
+    return _finish(ctx, layout.tables.layers, columns=columns, rows=rows, footer=footer)
+
+
+def _num_layers(run: Run) -> float:
+    layer = run.record.layer
+    return (number(layer.num_layers) if layer is not None else None) or 0
+
+
+def _has_layers(ctx: _Context, meta: RowMeta) -> bool:
+    ok = [r for r in ctx.index.row_runs(meta.key) if r.status == "ok" and r.kind == "classification"]
+    if not ok:
+        return meta.group != ctx.layout.row_groups[0].key
+    return any(_num_layers(r) > 1 for r in ok)
+
+
+def _layer_row(ctx: _Context, meta: RowMeta, columns: Sequence[Column]) -> Row:
+    cells: dict[str, Cell] = {}
+    languages = list(ctx.layout.languages)
+    for col in columns:
+        task, lang = col.key.split(".")[:2]
+        if col.kind == "layer":
+            cells[col.key] = _layer_cell(ctx.index.at(meta.key, task, lang), notes=ctx.notes)
+        else:
+            group = ctx.layout.tasks[task].group if task in ctx.layout.tasks else task
+            lang_pos = languages.index(lang) if lang in languages else -1
+            cells[col.key] = published_cell(ctx.paper("best_layer", group, meta.paper_row, lang_pos),
+                                            cells.get(f"{task}.{lang}.layer"), digits=0)
+    return Row(meta.key, meta.display, meta.group, cells)
+
+
+def _layer_cell(runs: Sequence[Run], *, notes: Notes) -> Cell:
+    bad = failure_notes(runs, notes)
+    ok = [r for r in runs if r.status == "ok"]
+    chosen = (number(r.record.layer.chosen) if r.record.layer is not None else None for r in ok)
+    layers = sorted({int(v) for v in chosen if v is not None})
+    multi = any(_num_layers(r) > 1 for r in ok)
+    if not ok:
+        return Cell(status="n/a" if bad else "missing", notes=bad)
+    if not layers or not multi:
+        return Cell(notes=bad)
+    fallback = any(language_fallback(r) for r in ok)
+    text = "/".join(str(la) for la in layers) if len(layers) > 1 else None
+    return Cell(value=float(layers[0]), text=text, seeds=len(ok), fallback=fallback, status="ok", notes=bad)
+
+
+# --------------------------------------------------------------------------- discrimination tables
+def _word_table(ctx: _Context) -> Table | None:
+    """Table V: word discrimination accuracy, matched and mismatched vocabularies."""
+    idx, languages = ctx.index, ctx.layout.languages
+    entries = {(e.setting, e.language) for r in idx.runs if r.kind == "word_discrimination" and r.status == "ok"
+               for e in word_entries(r)}
+    runs = [r for r in idx.runs if r.kind == "word_discrimination"]
+    if not runs:
+        return None
+    settings = sorted(entries | {("matched", r.language) for r in runs},
+                      key=lambda p: (p[0] != "matched", *idx.task_language_order(("", p[1]))[1:]))
+    columns: list[Column] = []
+    for setting, lang in settings:
+        header = f"{setting.capitalize()} {languages.get(lang, lang)}"
+        columns.append(Column(f"{setting}.{lang}", header, "score", better="higher"))
+        if ctx.published is not None:
+            columns.append(Column(f"{setting}.{lang}.paper", f"{header} paper (Δ)", "published"))
+    rows = [_word_row(ctx, meta, columns, runs)
+            for meta in idx.rows_with(where=lambda r: r.kind == "word_discrimination")]
+    footer = (_ci_footer(ctx, rows, columns),
+              "Accuracy: share of triplets with cos(anchor, positive) > cos(anchor, negative). Mismatched "
+              "columns are named by the test language (the paper's convention).", *_marks_footer(rows))
+    return _finish(ctx, ctx.layout.tables.word_discrimination, columns=columns, rows=rows, footer=footer)
+
+
+def _word_row(ctx: _Context, meta: RowMeta, columns: Sequence[Column], runs: Sequence[Run]) -> Row:
+    cells: dict[str, Cell] = {}
+    mine = [r for r in runs if r.row == meta.key]
+    for col in columns:
+        setting, lang = col.key.split(".")[:2]
+        if col.kind == "published":
+            cells[col.key] = published_cell(ctx.paper("word_discrimination", setting, meta.paper_row, lang),
+                                            cells.get(f"{setting}.{lang}"))
+            continue
+        cells[col.key] = word_cell(mine, setting=setting, lang=lang, notes=ctx.notes, n_boot=ctx.n_boot)
+    return Row(meta.key, meta.display, meta.group, cells)
+
+
+def _emotion_discrimination_table(ctx: _Context) -> Table | None:
+    """Table VII: emotion discrimination accuracy per language."""
+    idx, languages = ctx.index, ctx.layout.languages
+
+    def disc(r: Run) -> bool:
+        return r.kind == "emotion_discrimination"
+
+    columns: list[Column] = []
+    for task, lang in idx.pairs(where=disc):
+        columns.append(Column(f"{task}.{lang}", languages.get(lang, lang), "score", better="higher"))
+        if ctx.published is not None:
+            columns.append(Column(f"{task}.{lang}.paper", f"{languages.get(lang, lang)} paper (Δ)", "published"))
+    rows = []
+    for meta in idx.rows_with(where=disc):
+        cells: dict[str, Cell] = {}
+        for col in columns:
+            task, lang = col.key.split(".")[:2]
+            if col.kind == "score":
+                cells[col.key] = score_cell(idx.at(meta.key, task, lang), metric_measure("accuracy"),
+                                            notes=ctx.notes, n_boot=ctx.n_boot)
+            else:
+                cells[col.key] = published_cell(ctx.paper("emotion_discrimination", meta.paper_row, lang),
+                                                cells.get(f"{task}.{lang}"))
+        rows.append(Row(meta.key, meta.display, meta.group, cells))
+    footer = (_ci_footer(ctx, rows, columns), "Accuracy: share of utterance triplets whose anchor is closer (cosine) to "
+              "the same-emotion utterance than to the other-emotion one.", *_marks_footer(rows))
+    return _finish(ctx, ctx.layout.tables.emotion_discrimination, columns=columns, rows=rows, footer=footer)
+
+
+# --------------------------------------------------------------------------- Table VIII: capacity
+def _capacity_table(ctx: _Context) -> Table | None:
+    """Table VIII: micro-F1 with all dimensions and with the 10% most important ones."""
+    idx = ctx.index
+    pairs = idx.pairs(where=lambda r: capacity_f1(r.record) is not None)
+    if not pairs:
+        return None
+    columns: list[Column] = []
+    for task, lang in pairs:
+        prefix = _pair_prefix(ctx, task, lang)
+        columns += [Column(f"{task}.{lang}.f1_micro", f"{prefix} F1 (all dims)", "score", better="higher"),
+                    Column(f"{task}.{lang}.capacity", f"{prefix} 10% F1 (change)", "capacity", better="higher")]
+        if ctx.published is not None:
+            columns += [Column(f"{task}.{lang}.capacity.paper", f"{prefix} 10% F1 paper (Δ)", "published"),
+                        Column(f"{task}.{lang}.capacity.paper_change", f"{prefix} paper change", "pct")]
+    columns.append(Column("capacity_k", "Dims kept (k)", "text"))
+    capacity_tasks = {t for t, _ in pairs}
+    rows = [_capacity_row(ctx, meta, columns)
+            for meta in idx.rows_with(where=lambda r: r.task in capacity_tasks and r.kind == "classification")]
+    footer = (_ci_footer(ctx, rows, columns),
+              "10% F1 (change): a probe trained on the 10% most important embedding dimensions (Integrated "
+              "Gradients); change relative to all dimensions, in % (+ is a gain), mean over seeds. The 10% F1 has an "
+              "interval only where the capacity step stored its per-item predictions.",
+              *_marks_footer(rows))
+    return _finish(ctx, ctx.layout.tables.capacity, columns=columns, rows=rows, footer=footer)
+
+
+def _capacity_k(run: Run) -> float | None:
+    analyses = run.record.analyses
+    cap = analyses.capacity if analyses is not None else None
+    return number(cap.k) if cap is not None else None
+
+
+def _capacity_row(ctx: _Context, meta: RowMeta, columns: Sequence[Column]) -> Row:
+    idx = ctx.index
+    cells: dict[str, Cell] = {}
+    for col in columns:
+        if col.key == "capacity_k":
+            ks = sorted({int(k) for k in (_capacity_k(r) for r in idx.row_runs(meta.key)) if k is not None})
+            cells[col.key] = Cell(text="/".join(map(str, ks)), status="ok") if ks else Cell()
+            continue
+        task, lang = col.key.split(".")[:2]
+        runs = idx.at(meta.key, task, lang)
+        if col.kind == "score":
+            cells[col.key] = score_cell(runs, metric_measure("f1_micro"), notes=ctx.notes, n_boot=ctx.n_boot)
+        elif col.kind == "capacity":
+            cells[col.key] = capacity_cell(runs, notes=ctx.notes, n_boot=ctx.n_boot)
+        elif col.kind == "published":
+            paper = ctx.paper(f"capacity_10pct_{lang}", meta.paper_row, task, 0)
+            cells[col.key] = published_cell(paper, cells.get(f"{task}.{lang}.capacity"))
+        else:
+            cells[col.key] = plain_cell(ctx.paper(f"capacity_10pct_{lang}", meta.paper_row, task, 1))
+    return Row(meta.key, meta.display, meta.group, cells)
+
+
+# --------------------------------------------------------------------------- Table IX: inference time
+def _subset_value(subset: str, attr: str) -> Callable[[InferenceTime], object]:
+    def read(t: InferenceTime) -> object:
+        part = getattr(t.subsets, subset) if t.subsets is not None else None
+        return getattr(part, attr) if part is not None else None
+
+    return read
+
+
+# (key, header, kind, better, the value in the inference-time section)
+INFERENCE_COLUMNS: tuple[tuple[str, str, str, str | None, Callable[[InferenceTime], object]], ...] = (
+    ("params", "Params", "params", None, lambda t: t.params),
+    ("full_s", "Full: upstream (s)", "seconds", "lower", _subset_value("full", "upstream_s")),
+    ("head_s", "Full: head (s)", "seconds", "lower", _subset_value("full", "head_s")),
+    ("short_s", "Short (s)", "seconds", "lower", _subset_value("short", "paper_style_s")),
+    ("long_s", "Long (s)", "seconds", "lower", _subset_value("long", "paper_style_s")),
+    ("throughput", "Audio s / s", "number", "higher",
+     lambda t: t.extraction.audio_s_per_s if t.extraction is not None else None),
+    ("device", "Device", "text", None, lambda t: t.device),
+)
+
+
+def _inference_table(ctx: _Context) -> Table | None:
+    """Table IX: parameters and inference time, from each row's inference-time analysis."""
+    idx = ctx.index
+    timed = [r for r in idx.runs if _inference(r.record) is not None]
+    if not timed:
+        return None
+    task, lang = timed[0].task, timed[0].language
+    columns = [Column(key, header, kind, better=better, digits=0 if kind == "params" else 2)
+               for key, header, kind, better, _ in INFERENCE_COLUMNS]
+    if ctx.published is not None:
+        columns += [Column("paper_params", "Params paper", "params"),
+                    *(Column(f"paper_{k}", f"{k.capitalize()} paper (s)", "reference") for k in ("full", "short", "long"))]
+    rows = [_inference_row(ctx, meta, task=task, lang=lang)
+            for meta in idx.rows_with(where=lambda r: (r.task, r.language) == (task, lang))]
+    footer = (f"Embedding the {task}/{lang} test set with batch size 1, warm-up excluded: Full = every test utterance, "
+              "its upstream and probe-head times apart (the paper mixed them); Short / Long = the short and long "
+              "subsets (the paper: 15 utterances under 3 s and 15 over 15 s), audio loading + upstream + head as the "
+              "paper's wall clock. Audio s / s: throughput of the harness's batched extraction over the corpus. "
+              "Seconds depend on the device and its threads (in the result files); the paper's were measured on an "
+              "NVIDIA GeForce RTX 2080, so no difference is given.",
+              *_marks_footer(rows))
+    return _finish(ctx, ctx.layout.tables.inference_time, columns=columns, rows=rows, footer=footer)
+
+
+def _inference_row(ctx: _Context, meta: RowMeta, *, task: str, lang: str) -> Row:
+    runs = ctx.index.at(meta.key, task, lang)
+    timed = next((t for t in (_inference(r.record) for r in runs) if t is not None), None)
+    cells: dict[str, Cell]
+    if timed is None:
+        bad = failure_notes(runs, ctx.notes)
+        empty = Cell(status="n/a" if bad else "missing", notes=bad)
+        cells = {key: empty for key, *_ in INFERENCE_COLUMNS}
+        cells["params"] = plain_cell(_published_params(runs[0]) if runs else None)
+    else:
+        cells = {key: plain_cell(read(timed)) for key, _, kind, _, read in INFERENCE_COLUMNS if kind != "text"}
+        cells["device"] = Cell(text=str(timed.device), status="ok") if timed.device is not None else Cell()
+    cells["paper_params"] = plain_cell(ctx.paper("models", meta.paper_row, "params"))
+    for k in ("full", "short", "long"):
+        cells[f"paper_{k}"] = plain_cell(ctx.paper("inference_time_s", meta.paper_row, k))
+    return Row(meta.key, meta.display, meta.group, cells)
+
+
+# --------------------------------------------------------------------------- finishing
+def _finish(ctx: _Context, spec: TableLayout, *, columns: Sequence[Column], rows: Sequence[Row],
+            footer: Sequence[str]) -> Table:
+    groups = tuple(RowGroupLabel(g.key, g.label) for g in ctx.layout.row_groups)
+    return Table(name=spec.name, title=spec.title, profile=ctx.profile, columns=tuple(columns),
+                 rows=tuple(_mark_best(rows, columns, groups)), notes=ctx.notes.rendered(),
+                 footer=tuple(f for f in footer if f), groups=groups)
+
+
+def _mark_best(rows: Sequence[Row], columns: Sequence[Column], groups: Sequence[RowGroupLabel]) -> list[Row]:
+    """Bold the best value per row group and column (ties: all of them), where the group has two or
+    more values to compare; values are compared as displayed."""
+    best: dict[tuple[str, str], float] = {}
+    for col in columns:
+        if col.better is None:
+            continue
+        for group in groups:
+            values = [round(c.value, col.digits) for r in rows if r.group == group.key
+                      for c in [r.cells.get(col.key)] if c is not None and c.status == "ok" and c.value is not None]
+            if len(values) >= 2:
+                best[(group.key, col.key)] = max(values) if col.better == "higher" else min(values)
+    out = []
+    for r in rows:
+        cells = {k: replace(c, best=True) if (r.group, k) in best and c.value is not None and c.status == "ok"
+                 and round(c.value, next(col.digits for col in columns if col.key == k)) == best[(r.group, k)]
+                 else c for k, c in r.cells.items()}
+        out.append(replace(r, cells=cells))
+    return out
+
+
+def _ci_footer(ctx: _Context, rows: Sequence[Row], columns: Sequence[Column]) -> str:
+    scored = {c.key for c in columns if c.kind in ("score", "capacity")}
+    seeds = sorted({cell.seeds for r in rows for k, cell in r.cells.items() if k in scored and cell.status == "ok"})
+    counted = "–" if not seeds else str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+    return (f"Scores: mean over seeds (seeds per score: {counted}) [95% confidence interval]. The interval is a "
+            f"percentile bootstrap with {ctx.n_boot} replicates, each drawing one seed "
+            "uniformly and resampling that seed's test items with replacement, so test-item and seed variation "
+            "are pooled (harness.metrics.bootstrap_ci). Bold: the best value per model group and column.")
+
+
+def _marks_footer(rows: Sequence[Row]) -> tuple[str, ...]:
+    cells = [c for r in rows for c in r.cells.values()]
+    lines = []
+    if any(c.fallback for c in cells):
+        lines.append("\\* no model for this language: the English one was used (the paper's mark).")
+    if any(c.status == "n/a" for c in cells):
+        lines.append("n/a: the cell failed or could not run; the numbered note gives the reason.")
+    if any(c.status == "missing" for c in cells):
+        lines.append("–: no result (not run, or not measured for this model).")
+    return tuple(lines)

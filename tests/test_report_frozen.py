@@ -1,0 +1,65 @@
+"""The leaderboards' bytes are guarded: real version-1 result files (a smoke run of the harness
+before the result record and the report package existed, tests/fixtures/results_v1) render to
+exactly the tables that harness wrote from them (tests/fixtures/leaderboards_v1/smoke): markdown,
+CSV and JSON, every table, byte for byte. A broader hand-made set (tests/report_scenario.py)
+covers every kind of table with published columns (tests/fixtures/leaderboards_v1/paper_scenario,
+also written by that harness)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.report import build_tables, load_published, render_markdown, table_csv, table_json
+from harness.report.records import read_records
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECTED = FIXTURES / "leaderboards_v1" / "smoke"
+RENDERERS = {"md": render_markdown, "csv": table_csv, "json": table_json}
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict[str, object]:
+    records = read_records(FIXTURES / "results_v1", "smoke")
+    assert len(records) == 6
+    return {t.name: t for t in build_tables(records, published=load_published(), profile="smoke")}
+
+
+def test_same_tables_as_the_pre_record_harness(tables: dict[str, object]) -> None:
+    expected = sorted({p.stem for p in EXPECTED.iterdir()})
+    assert sorted(tables) == expected == ["table1_gender", "table3_emotion", "table7_emotion_discrimination",
+                                          "table8_capacity", "table9_inference_time"]
+
+
+@pytest.mark.parametrize("ext", sorted(RENDERERS))
+@pytest.mark.parametrize("name", ["table1_gender", "table3_emotion", "table7_emotion_discrimination",
+                                  "table8_capacity", "table9_inference_time"])
+def test_table_bytes_unchanged(tables: dict[str, object], name: str, ext: str) -> None:
+    written = RENDERERS[ext](tables[name])  # type: ignore[operator]
+    assert written.encode("utf-8") == (EXPECTED / f"{name}.{ext}").read_bytes()
+
+
+SCENARIO_EXPECTED = FIXTURES / "leaderboards_v1" / "paper_scenario"
+SCENARIO_TABLES = ["table1_gender", "table2_layers", "table3_emotion", "table4_intent_topic_request",
+                   "table5_word_discrimination", "table7_emotion_discrimination", "table8_capacity",
+                   "table9_inference_time", "task_speaker"]
+
+
+@pytest.fixture(scope="module")
+def scenario_tables() -> dict[str, object]:
+    from tests.report_scenario import scenario
+
+    tables = build_tables(scenario("paper", "librispeech"), published=load_published(), profile="paper", n_boot=200)
+    return {t.name: t for t in tables}
+
+
+@pytest.mark.parametrize("ext", ["md", "csv"])
+@pytest.mark.parametrize("name", SCENARIO_TABLES)
+def test_every_table_kind_unchanged_with_published_columns(scenario_tables: dict[str, object], name: str,
+                                                           ext: str) -> None:
+    """All nine kinds of table, published numbers beside ours, failures, fallbacks and notes: the
+    bytes the pre-record harness rendered from tests/report_scenario.py's results."""
+    assert sorted(scenario_tables) == SCENARIO_TABLES == sorted(p.stem for p in SCENARIO_EXPECTED.glob("*.md"))
+    written = RENDERERS[ext](scenario_tables[name])  # type: ignore[operator]
+    assert written.encode("utf-8") == (SCENARIO_EXPECTED / f"{name}.{ext}").read_bytes()
