@@ -14,7 +14,8 @@ Window modes (``window``, a card setting recorded in every result):
 - ``real_length``: the encoder runs on the real audio only (``2 * ceil(samples / 320)`` mel
   frames, the positional table sliced to the same length). Much cheaper on a CPU for short
   utterances, but attention never sees the padding Whisper was trained with, so the features
-  differ from ``padded30``'s: compare numbers only within one mode.
+  differ from ``padded30``'s: compare numbers only within one mode. (Even layer 0 differs at the
+  last frame, whose convolutions see zeros where ``padded30`` sees the padding's log-mel.)
 
 Layers: ``layers[0]`` is the convolution + sinusoidal position output, ``layers[i]`` encoder
 layer ``i``; the last one after the encoder's final layer norm (what ``transformers`` returns as
