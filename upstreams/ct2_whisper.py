@@ -411,6 +411,15 @@ def resolve_folder(*, model_id: str | None, weights_package: str | None, revisio
                      f"`weights_package` (one of {sorted(WEIGHT_PACKAGES)}) in the card's args.")
 
 
+def _expected_location(model_id: str | None, weights_package: str | None) -> str:
+    """Where a missing folder would be looked for first (for ``bench info``)."""
+    from .hf import hf_cache_folder
+
+    if model_id:
+        return model_id if _looks_like_path(model_id) else str(hf_cache_folder(model_id))
+    return f"pip package {weights_package} (not installed)" if weights_package else ""
+
+
 def _read_config(folder: Path) -> dict[str, Any]:
     """CTranslate2's ``config.json`` (decoding settings, no architecture): checked to be JSON when present."""
     path = folder / CONFIG_FILE
@@ -499,7 +508,7 @@ class CT2WhisperUpstream(WhisperWindowedEncoder):
             folder = None
         config = infer_arch(read_header(folder / MODEL_FILE)).config() if folder else (
             config_from_arch(arch) if arch else None)
-        location = str(folder) if folder else (model_id or "")
+        location = str(folder) if folder else _expected_location(model_id, weights_package)
         if config is None:
             return ArchInfo(params=None, num_layers=None, hidden_size=None, downsample_rate=None,
                             weights_source=source, weights_present=False, weights_location=location,
