@@ -112,23 +112,26 @@ class _Cursor:
     def __init__(self, buf: Any, path: Path):
         self.buf, self.path, self.pos = buf, path, 0
 
-    def take(self, n: int, what: str) -> memoryview:
+    def take(self, n: int, what: str) -> bytes:
+        """The next ``n`` bytes (a copy: no view of the mapped file outlives the parse)."""
+        self.skip(n, what)
+        return bytes(self.buf[self.pos - n : self.pos])
+
+    def skip(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > len(self.buf):
             raise CT2FormatError(
                 f"{self.path}: truncated or malformed CTranslate2 model: reading {what} needs {n} bytes at "
                 f"offset {self.pos}, but the file has {len(self.buf)} bytes. Expected a complete model.bin "
                 "written by ctranslate2's converter; re-copy or re-convert the model (a partial download?)."
             )
-        view = memoryview(self.buf)[self.pos : self.pos + n]
         self.pos += n
-        return view
 
     def uint(self, fmt: str, what: str) -> int:
         return int(struct.unpack("<" + fmt, self.take(struct.calcsize(fmt), what))[0])
 
     def string(self, what: str) -> str:
         n = self.uint("H", f"length of {what}")
-        raw = bytes(self.take(n, what))
+        raw = self.take(n, what)
         if n == 0 or raw[-1] != 0:
             raise CT2FormatError(f"{self.path}: malformed CTranslate2 model: {what} at offset {self.pos - n} is not "
                                  f"a NUL-terminated string (length {n}). Expected a model.bin written by "
@@ -200,7 +203,7 @@ def _parse_variable(cur: _Cursor, *, index: int) -> CT2Variable:
         raise CT2FormatError(f"{cur.path}: malformed CTranslate2 model: variable {name!r} {list(dims)} {dtype} "
                              f"should hold {expected} bytes, the file says {nbytes} (offset {cur.pos - 4}).")
     offset = cur.pos
-    cur.take(nbytes, f"the data of {name!r}")
+    cur.skip(nbytes, f"the data of {name!r}")
     return CT2Variable(name=name, dims=dims, dtype=dtype, offset=offset, nbytes=nbytes)
 
 
