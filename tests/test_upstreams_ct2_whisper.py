@@ -198,7 +198,7 @@ def test_unknown_window_is_a_clear_error(tiny_dir):
 
 def test_result_records_the_window_mode(tmp_path):
     ws = Workspace(Path(__file__).resolve().parent.parent)
-    assert recorded_settings(ws.card("whisper_tiny_en")) == {"window": "padded30"}
+    assert recorded_settings(ws.card("whisper_tiny_en")) == {"window": "real_length"}
     assert recorded_settings(ws.card("whisper_small")) == {"window": "padded30"}  # the adapter's default
     assert recorded_settings(ws.card("mfcc")) == {}
 
