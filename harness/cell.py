@@ -365,6 +365,8 @@ def record_failure(ws: Workspace, spec: CellSpec, error: BaseException) -> dict[
 
 
 def _base_result(plan: CellPlan | None, spec: CellSpec, status: str) -> dict[str, Any]:
+    from .upstream import recorded_settings
+
     res: dict[str, Any] = {"schema": SCHEMA_VERSION, "status": status, "key": plan.key if plan else None,
                            "cell": {"profile": spec.profile, "upstream": spec.upstream,
                                     "downstream": spec.downstream, "language": spec.language, "seed": spec.seed}}
@@ -376,7 +378,8 @@ def _base_result(plan: CellPlan | None, spec: CellSpec, status: str) -> dict[str
                            "params_published": meta.params, "random_init": plan.card.random_init,
                            "languages": meta.languages, "language_fallback": plan.language_fallback,
                            "granularity": plan.granularity, "revision": plan.card.card.revision,
-                           "note": random_init_note(plan.card)}
+                           "note": random_init_note(plan.card),
+                           "settings": recorded_settings(plan.card)}
         res["task"] = {"name": plan.task_name, "kind": plan.task.kind, "label": plan.source.label or plan.task.label,
                        "group": plan.task.group, "version": plan.task.version, "corpus": plan.source.corpus,
                        "paper_table": plan.task.paper_table}
