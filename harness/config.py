@@ -169,7 +169,7 @@ def _model_in(annotation: Any, depth: int = 0) -> tuple[Any, int]:
     if _is_model(annotation):
         return annotation, depth
     origin = getattr(annotation, "__origin__", None)
-    args = getattr(annotation, "__args__", ())
+    args: tuple[Any, ...] = getattr(annotation, "__args__", ())
     if origin is dict and len(args) == 2:
         return _model_in(args[1], depth + 1)
     if origin is list and len(args) == 1:  # a list index is one level too (``row_groups.1.label``)
