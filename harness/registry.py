@@ -28,6 +28,7 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "s3prl": "upstreams.s3prl_hub:S3PRLHubUpstream",
     "hf": "upstreams.hf:HFUpstream",
     "whisper": "upstreams.hf:WhisperEncoderUpstream",
+    "ct2_whisper": "upstreams.ct2_whisper:CT2WhisperUpstream",
     "resemblyzer": "upstreams.resemblyzer_ge2e:GE2EUpstream",
     "hear": "upstreams.hear:HEARUpstream",
     "lstm": "upstreams.lstm:WordLSTMUpstream",

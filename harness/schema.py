@@ -184,7 +184,7 @@ class Downstream(Strict):
 class CardMeta(Strict):
     display: str = ""
     family: str = ""
-    group: Literal["baseline", "small", "base", "large", "large_asr_ft", "other"] = "other"
+    group: Literal["baseline", "small", "base", "large", "large_asr_ft", "pretrained", "other"] = "other"
     params: float | None = None  # as published (for the leaderboard's "published" column)
     languages: list[str] = Field(default_factory=list)  # pretraining / fine-tuning languages
     paper_row: str | None = None  # key in reference/paper_tables.yaml `models`

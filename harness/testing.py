@@ -11,7 +11,8 @@ Everything here writes the *real* on-disk formats at tiny sizes (2 layers, width
 
   and the same files under the name an s3prl *named* entry reads from its download folder;
 - Hugging Face ``save_pretrained`` folders (model + ``preprocessor_config.json``) for wav2vec2,
-  HuBERT, WavLM (optionally as ``*ForCTC``) and Whisper.
+  HuBERT, WavLM (optionally as ``*ForCTC``) and Whisper;
+- CTranslate2 Whisper folders (the faster-whisper format), written by ctranslate2's own converter.
 
 :func:`contract_card` turns any registered card into one the contract can run here: the card's
 ``test.build`` fixture (a tiny checkpoint), else ``@random`` with its ``arch`` shrunk, else the
@@ -171,6 +172,43 @@ def write_tiny_whisper(out_dir: Path, *, seed: int = 0, with_preprocessor: bool 
     if with_preprocessor:
         T.WhisperFeatureExtractor(feature_size=80, sampling_rate=16000).save_pretrained(out_dir)
     return out_dir
+
+
+# --------------------------------------------------------------------------- CTranslate2 (faster-whisper) format
+def write_tiny_ct2_whisper(out_dir: Path, *, quantization: str = "float16", seed: int = 0,
+                           hf_model: Any = None) -> Path:
+    """A CTranslate2 Whisper folder (``model.bin``, ``config.json``, ``vocabulary.json``) written by
+    ctranslate2's own converter code (its ``WhisperLoader`` spec, ``optimize(quantization)``, ``save``)
+    from a tiny ``WhisperForConditionalGeneration`` (``hf_model``, else one built from
+    :func:`tiny_whisper_config` with ``seed``). ``quantization``: float32, float16, bfloat16, int8,
+    int8_float32, int16 ... as ``ct2-transformers-converter --quantization`` takes it.
+    Needs the ``ctranslate2`` package (test extra)."""
+    import torch
+    import transformers as T
+    from ctranslate2.converters.transformers import WhisperLoader
+
+    from upstreams.hf import config_from_arch, quiet_transformers
+
+    if hf_model is None:
+        torch.manual_seed(seed)
+        with quiet_transformers():
+            hf_model = T.WhisperForConditionalGeneration(config_from_arch(tiny_whisper_config())).eval()
+    loader = WhisperLoader()
+    spec = loader.get_model_spec(hf_model)
+    # the encoder never reads the vocabulary; the converter needs one entry per token id
+    spec.register_vocabulary([f"<tok{i}>" for i in range(hf_model.config.vocab_size)])
+    loader.set_config(spec.config, hf_model, None)
+    spec.validate()
+    spec.optimize(quantization=quantization)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec.save(str(out_dir))
+    return out_dir
+
+
+def tiny_ct2_whisper_for_card(*, card: ResolvedCard, out_dir: Path) -> dict[str, Any]:
+    """``test.build`` for ``ct2_whisper`` cards: a tiny CTranslate2 Whisper folder passed as ``model_id``
+    (which wins over the card's ``weights_package``)."""
+    return {"model_id": str(write_tiny_ct2_whisper(out_dir / "ct2_whisper"))}
 
 
 # --------------------------------------------------------------------------- cards the contract can run here

@@ -36,6 +36,9 @@ CARDS = {  # listed name -> (display, card group, paper_row, random_init, publis
     "resemblyzer": ("GE2E (Resemblyzer)", "other", None, False, 1.4e6),
     "wavlm_base_plus@random": ("WavLM-B+ (random init)", "base", "wavlm_base_plus", True, 95e6),
 }
+# Rows added after the frozen scenario (tests/report_scenario.py) was made: kept apart so it stays as it was.
+ALL_CARDS = {**CARDS, "whisper_tiny_en": ("Whisper-tiny.en", "pretrained", None, False, 39e6),
+             "whisper_tiny_en@random": ("Whisper-tiny.en (random init)", "pretrained", None, True, 39e6)}
 TASKS = {"gender": ("gender", "gender"), "emotion": ("emotion", "emotion"), "intent": ("semantic", "intent"),
          "emotion_discrimination": ("emotion", "emotion_discrimination")}
 ENV = {"python": "3.11.9", "platform": "Linux-x86_64", "machine": "x86_64", "cpu_count": 2,
@@ -55,7 +58,7 @@ def make_result(upstream: str, task: str, language: str, seed: int = 0, *, statu
                 profile: str = "smoke", corpus: str = "synth", accuracy: float = 0.8, fallback: bool = False,
                 preds: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """A result dict with the keys harness.cell writes (classification unless the task says otherwise)."""
-    display, group, paper_row, random_init, params = CARDS[upstream]
+    display, group, paper_row, random_init, params = ALL_CARDS[upstream]
     task_group, paper_table = TASKS[task]
     kind = "emotion_discrimination" if task == "emotion_discrimination" else "classification"
     res: dict[str, Any] = {
@@ -105,17 +108,18 @@ def markdown_line(md: str, display: str) -> str:
 
 # --------------------------------------------------------------------------- grouping and bold
 def test_rows_grouped_in_paper_order_with_header_rows() -> None:
-    results = [make_result(up, "gender", "en") for up in CARDS]
+    results = [make_result(up, "gender", "en") for up in ALL_CARDS]
     md = render_markdown(tables_by_name(results)["table1_gender"])
     labels = [g.label for g in repository_layout().row_groups]
     positions = [md.index(f"| **{label}**") for label in labels]
-    assert positions == sorted(positions), "groups: small, base, large, large ASR fine-tuned, other, controls"
+    assert positions == sorted(positions), "groups: small, base, large, large ASR fine-tuned, pretrained, other, controls"
     order = [md.index(f"| {CARDS[u][0]} ") for u in ("mfcc", "siamese", "wav2vec2_base", "hubert_base",
                                                       "wav2vec2_large", "wavlm_large_ft", "resemblyzer",
                                                       "wavlm_base_plus@random")]
     assert order == sorted(order)
     assert positions[0] < order[0] < order[1] < positions[1] < order[2]
-    assert positions[4] < md.index("| GE2E (Resemblyzer) ") < positions[5] < md.index("| WavLM-B+ (random init) ")
+    assert positions[4] < md.index("| Whisper-tiny.en ") < positions[5]
+    assert positions[5] < md.index("| GE2E (Resemblyzer) ") < positions[6] < md.index("| WavLM-B+ (random init) ")
 
 
 def test_best_per_group_and_column_is_bold() -> None:
@@ -189,6 +193,22 @@ def test_random_init_control_is_not_compared_with_the_published_model() -> None:
     res = make_result("wavlm_base_plus@random", "gender", "en", profile="paper", corpus="librispeech")
     row = tables_by_name([res], profile="paper")["table1_gender"].rows[0]
     assert row.group == "controls" and row.cells["gender.en.f1_micro.paper"].status == "missing"
+
+
+def test_whisper_rows_have_their_group_and_a_footer_naming_the_window() -> None:
+    """Whisper tiny.en (real weights) sits in its own group, its random-init twin among the controls,
+    and the table says which encoder window both ran with; a table without Whisper rows says nothing."""
+    results = [make_result(name, "gender", "en") for name in ("mfcc", "whisper_tiny_en", "whisper_tiny_en@random")]
+    for res in results[1:]:
+        res["upstream"]["settings"] = {"window": "real_length"}
+    table = tables_by_name(results)["table1_gender"]
+    assert {r.key: r.group for r in table.rows} == {"mfcc": "small", "whisper_tiny_en": "pretrained",
+                                                     "whisper_tiny_en@random": "controls"}
+    md = render_markdown(table)
+    assert "Pretrained speech transformer, real weights" in md
+    line = next(f for f in table.footer if f.startswith("Whisper encoder window"))
+    assert "Whisper-tiny.en, Whisper-tiny.en (random init)" in line and "real_length" in line
+    assert not any(f.startswith("Whisper") for f in tables_by_name(results[:1])["table1_gender"].footer)
 
 
 # --------------------------------------------------------------------------- failures, fallback mark

@@ -12,18 +12,28 @@ from pathlib import Path
 import pytest
 
 from harness.report import build_tables, load_published, render_markdown, table_csv, table_json
-from harness.report.records import read_records
+from harness.report.records import read_records, repository_layout
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = FIXTURES / "leaderboards_v1" / "smoke"
 RENDERERS = {"md": render_markdown, "csv": table_csv, "json": table_json}
+# Row groups added to reference/paper_layout.yaml after the fixtures were written (a table's JSON
+# lists every group): left out here, so the bytes compared are those of the layout that made them.
+ADDED_GROUPS = {"pretrained"}
+
+
+def layout_of_the_fixtures():  # noqa: ANN201
+    layout = repository_layout()
+    assert ADDED_GROUPS <= {g.key for g in layout.row_groups}
+    return layout.model_copy(update={"row_groups": [g for g in layout.row_groups if g.key not in ADDED_GROUPS]})
 
 
 @pytest.fixture(scope="module")
 def tables() -> dict[str, object]:
     records = read_records(FIXTURES / "results_v1", "smoke")
     assert len(records) == 6
-    return {t.name: t for t in build_tables(records, published=load_published(), profile="smoke")}
+    return {t.name: t for t in build_tables(records, published=load_published(), profile="smoke",
+                                                  layout=layout_of_the_fixtures())}
 
 
 def test_same_tables_as_the_pre_record_harness(tables: dict[str, object]) -> None:
@@ -50,7 +60,8 @@ SCENARIO_TABLES = ["table1_gender", "table2_layers", "table3_emotion", "table4_i
 def scenario_tables() -> dict[str, object]:
     from tests.report_scenario import scenario
 
-    tables = build_tables(scenario("paper", "librispeech"), published=load_published(), profile="paper", n_boot=200)
+    tables = build_tables(scenario("paper", "librispeech"), published=load_published(), profile="paper", n_boot=200,
+                          layout=layout_of_the_fixtures())
     return {t.name: t for t in tables}
 
 

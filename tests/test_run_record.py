@@ -29,15 +29,22 @@ def _v1(path: Path) -> dict[str, Any]:
 
 
 def test_fixture_holds_every_kind_of_section() -> None:
-    """The v1 fixture (a smoke run of the pre-record harness) covers classification with capacity
-    and inference time, and emotion discrimination; the round trip below is checked on each."""
-    assert len(V1_FILES) == 6
-    records = [read_result(p) for p in V1_FILES]
-    assert all(r is not None for r in records)
-    kinds = {r.task.kind for r in records if r is not None and r.task is not None}
-    assert kinds == {"classification", "emotion_discrimination"}
-    assert any(r is not None and r.analyses is not None and r.analyses.capacity is not None for r in records)
-    assert any(r is not None and r.analyses is not None and r.analyses.inference_time is not None for r in records)
+    """The v1 fixture (a smoke run and four cells of an embedded run of the pre-record harness)
+    covers every kind of cell and section; the round trip below is checked on each."""
+    assert len(V1_FILES) == 10
+    records = [r for r in (read_result(p) for p in V1_FILES) if r is not None]
+    assert len(records) == 10
+    kinds = {r.task.kind for r in records if r.task is not None}
+    assert kinds == {"classification", "emotion_discrimination", "word_discrimination"}
+    analyses = [r.analyses for r in records if r.analyses is not None]
+    assert any(a.capacity is not None for a in analyses) and any(a.inference_time is not None for a in analyses)
+    assert any(a.umap is not None and a.umap.path for a in analyses)
+    assert any(r.layer is not None and r.layer.curve for r in records), "a layer sweep curve"
+    assert any(r.upstream is not None and r.upstream.language_fallback for r in records)
+    assert any(r.utterance_metrics is not None for r in records), "a word-level probe's utterance vote"
+    words = [r.word_discrimination for r in records if r.word_discrimination is not None]
+    assert words and words[0].mismatched is not None and words[0].matched is not None
+    assert words[0].matched.correct and words[0].matched.options
 
 
 @pytest.mark.parametrize("path", V1_FILES, ids=lambda p: str(p.relative_to(V1_RESULTS)))

@@ -13,7 +13,9 @@ and every hidden state is returned.
 
 Layers (``whisper``): the encoder's ``hidden_states``: ``layers[0]`` is the convolution +
 sinusoidal position output, ``layers[i]`` encoder layer ``i`` (the last one after the final
-layer norm, as transformers returns it); 13 for whisper-small.
+layer norm, as transformers returns it); 13 for whisper-small. ``window: padded30`` (the default,
+the paper-faithful 30 s window) or ``real_length`` (the real audio only, cheaper on CPU): see
+:mod:`upstreams.whisper_window`.
 
 Random init (``@random``): the architecture comes from the card's ``arch`` mapping
 (``config_class`` = a transformers config class name, the rest its keyword arguments), so a
@@ -26,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ import torch
 from harness.errors import BenchError, WeightsMissingError
 from harness.safeload import refusing_pickles
 
-from .base import ArchInfo, Upstream, UpstreamOutput, pad_frames, zero_padding
+from .base import ArchInfo, Upstream, UpstreamOutput, zero_padding
 from .hf_weights import (
     WEIGHT_FILES,
     _looks_like_path,
@@ -44,12 +45,11 @@ from .hf_weights import (
     hf_hub_cache,
     locate_weights,
 )
+from .whisper_window import WhisperWindowedEncoder, check_window, whisper_feature_extractor
 
 log = logging.getLogger(__name__)
 
 PREPROCESSOR_FILE = "preprocessor_config.json"
-# Chunk length of Whisper's fixed input window.
-WHISPER_WINDOW_S = 30
 
 
 # --------------------------------------------------------------------------- where weights live
@@ -320,20 +320,21 @@ class HFUpstream(Upstream):
 
 
 # --------------------------------------------------------------------------- Whisper
-class WhisperEncoderUpstream(Upstream):
-    """Whisper's encoder on log-mel input, every hidden state, frames beyond the real audio dropped.
+class WhisperEncoderUpstream(WhisperWindowedEncoder):
+    """Whisper's encoder (a transformers checkpoint) on log-mel input, every hidden state, frames
+    beyond the real audio dropped.
 
-    Whisper always encodes a 30 s window (3000 mel frames -> 1500 encoder frames, 50 Hz). Each
-    utterance is cut into 30 s chunks; each chunk is padded to the window by the feature
-    extractor, encoded, and only its first ``ceil(samples / 320)`` frames are kept; the chunks of
-    an utterance are concatenated. An utterance is therefore never affected by its batch.
+    ``window``: ``padded30`` (default, the paper-faithful 30 s window: each 30 s chunk is padded
+    to the window, encoded, and only its first ``ceil(samples / 320)`` frames are kept) or
+    ``real_length`` (the encoder runs on the real audio only, positional table sliced); see
+    :mod:`upstreams.whisper_window`. An utterance is never affected by its batch.
     """
 
-    granularity = "frame"
-
     def __init__(self, *, model_id: str, random_init: bool = False, arch: dict[str, Any] | None = None,
-                 revision: str | None = None, seed: int = 0, models_dir: str | None = None):
+                 revision: str | None = None, window: str = "padded30", seed: int = 0,
+                 models_dir: str | None = None):
         super().__init__()
+        check_window(window)
         self.model_id = model_id
         folder = locate_weights(model_id, revision=revision, models_dir=models_dir)
         if folder is None and not random_init:
@@ -341,17 +342,8 @@ class WhisperEncoderUpstream(Upstream):
         config = _resolve_config(model_id=model_id, folder=folder, arch=arch)
         if config is None:
             raise BenchError(f"random init of {model_id!r} needs the card's `arch` (no local config.json either)")
-        self.encoder = self._load_encoder(folder=folder, config=config, random_init=random_init, seed=seed)
-        self.feature_extractor = self._feature_extractor(folder=folder, config=config)
-        fe = self.feature_extractor
-        self.sample_rate = int(fe.sampling_rate)
-        self.window_samples = int(fe.n_samples)
-        # conv2 of the encoder has stride 2 over mel frames
-        self.downsample_rate = int(fe.hop_length) * 2
-        self.window_frames = self.window_samples // self.downsample_rate
-        self.num_layers = config.encoder_layers + 1
-        self.hidden_size = config.d_model
-        self.min_input_samples = self.downsample_rate
+        self._setup(encoder=self._load_encoder(folder=folder, config=config, random_init=random_init, seed=seed),
+                    feature_extractor=self._feature_extractor(folder=folder, config=config), window=window)
 
     @staticmethod
     def _load_encoder(*, folder: Path | None, config: Any, random_init: bool, seed: int) -> torch.nn.Module:
@@ -372,8 +364,7 @@ class WhisperEncoderUpstream(Upstream):
 
         if folder is not None and (folder / PREPROCESSOR_FILE).is_file():
             return WhisperFeatureExtractor.from_pretrained(folder, local_files_only=True)
-        return WhisperFeatureExtractor(feature_size=config.num_mel_bins, sampling_rate=16000,
-                                       chunk_length=WHISPER_WINDOW_S)
+        return whisper_feature_extractor(num_mel_bins=config.num_mel_bins)
 
     @classmethod
     def describe(cls, *, model_id: str, random_init: bool = False, arch: dict[str, Any] | None = None,
@@ -396,32 +387,3 @@ class WhisperEncoderUpstream(Upstream):
                                "config_class": type(config).__name__},
                         notes=("params = encoder only (what the embeddings come from); params_full_model "
                                "= encoder + decoder, the published figure",))
-
-    def _chunks(self, wavs_BT: torch.Tensor, lengths_B: torch.Tensor) -> tuple[list[torch.Tensor], list[int]]:
-        """Every utterance cut into window-sized chunks, and how many chunks each utterance has."""
-        chunks, counts = [], []
-        for b, n in enumerate(lengths_B.tolist()):
-            pieces = [wavs_BT[b, s : min(s + self.window_samples, n)] for s in range(0, max(n, 1), self.window_samples)]
-            chunks += pieces
-            counts.append(len(pieces))
-        return chunks, counts
-
-    def forward(self, wavs_BT: torch.Tensor, lengths_B: torch.Tensor) -> UpstreamOutput:
-        lengths_B = lengths_B.long()
-        chunks, counts = self._chunks(wavs_BT, lengths_B)
-        feats = self.feature_extractor([c.detach().float().cpu().numpy() for c in chunks],
-                                       sampling_rate=self.sample_rate, return_tensors="pt",
-                                       padding="max_length").input_features
-        param = next(self.encoder.parameters())
-        states = self.encoder(feats.to(device=param.device, dtype=param.dtype), output_hidden_states=True,
-                              return_dict=True).hidden_states
-        keep = [math.ceil(c.shape[0] / self.downsample_rate) for c in chunks]  # frames of real audio per chunk
-        layers = []
-        for h_CTD in states:
-            per_utt, start = [], 0
-            for count in counts:
-                per_utt.append(torch.cat([h_CTD[c, : keep[c]] for c in range(start, start + count)], dim=0))
-                start += count
-            layers.append(pad_frames(per_utt)[0])
-        lengths = torch.tensor([math.ceil(n / self.downsample_rate) for n in lengths_B.tolist()], dtype=torch.long)
-        return UpstreamOutput(layers=tuple(layers), lengths=lengths)

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 # Names the harness passes to an adapter when its signature asks for them and the card does not set them.
 CONTEXT_ARGS = ("language", "models_dir", "cache_dir")
+# Adapter options that change what the embeddings mean and that every result states (with the
+# adapter's default filled in when the card leaves them out): Whisper's encoder window mode.
+RECORDED_ARGS = ("window",)
 
 
 def adapter_class(card: ResolvedCard) -> Any:
@@ -57,6 +60,21 @@ def bind_args(target: Any, args: dict[str, Any], *, context: dict[str, Any]) -> 
     except TypeError as e:
         raise BenchError(f"card args {sorted(args)} do not bind to {getattr(target, '__name__', target)}"
                          f"{sig}: {e}") from None
+    return out
+
+
+def recorded_settings(card: ResolvedCard) -> dict[str, Any]:
+    """The :data:`RECORDED_ARGS` the card's adapter runs with: the card's value, else the adapter's default."""
+    try:
+        params = inspect.signature(adapter_class(card)).parameters
+    except (BenchError, TypeError, ValueError):
+        return {}
+    out: dict[str, Any] = {}
+    for name in RECORDED_ARGS:
+        if name in card.args:
+            out[name] = card.args[name]
+        elif name in params and params[name].default is not inspect.Parameter.empty:
+            out[name] = params[name].default
     return out
 
 

@@ -80,7 +80,42 @@ def build_tables(results: Iterable[CellResult | Mapping[str, Any]], *, published
     tables = [b(ctx.fresh()) for b in builders]
     tables += [_extra_task_table(ctx.fresh(), task) for task in _extra_tasks(idx, layout)]
     footer = _published_footer(show=show, available=published is not None)
-    return [replace(t, footer=t.footer + footer) for t in tables if t is not None and t.rows]
+    windows = _whisper_windows(records)
+    return [replace(t, footer=t.footer + _window_footer(t, windows) + footer)
+            for t in tables if t is not None and t.rows]
+
+
+WINDOW_TEXT = {
+    "padded30": "the 30-s padded window Whisper was trained on (the paper's way), pooled over the real frames",
+    "real_length": "the real audio length, positional table sliced (not the paper's 30-s padded window: "
+                   "the features differ)",
+}
+
+
+def _whisper_windows(records: Sequence[CellResult]) -> dict[str, str]:
+    """The Whisper encoder window each listed card ran with (``upstream.settings.window``)."""
+    found: dict[str, str] = {}
+    for r in records:
+        up = r.upstream
+        window = (up.settings or {}).get("window") if up is not None else None
+        if window and up is not None and (up.listed or r.cell.upstream):
+            found[str(up.listed or r.cell.upstream)] = str(window)
+    return found
+
+
+def _window_footer(table: Table, windows: Mapping[str, str]) -> tuple[str, ...]:
+    """One footer line per window mode among the table's Whisper rows (none when it has none)."""
+    by_window: dict[str, list[str]] = {}
+    for row in table.rows:
+        listed = row.key.split(" [", 1)[0]
+        if listed in windows and row.display not in by_window.get(windows[listed], []):
+            by_window.setdefault(windows[listed], []).append(row.display)
+    return tuple(f"Whisper encoder window of {', '.join(names)}: {_window_text(window)} "
+                 f"(upstream.args.window: {window})." for window, names in sorted(by_window.items()))
+
+
+def _window_text(window: str) -> str:
+    return WINDOW_TEXT.get(window, window)
 
 
 def _from_real_corpora(records: Sequence[CellResult]) -> bool:

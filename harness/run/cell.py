@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config.adapters import random_init_note
+from ..config.adapters import random_init_note, recorded_settings
 from ..config.plan import CellPlan, CellSpec, Unavailable, resolve_cell, result_file
 from ..config.workspace import snapshot_of
 from ..corpora.load import task_splits
@@ -162,7 +162,8 @@ def _base_result(plan: CellPlan | None, spec: CellSpec, status: str) -> dict[str
                            "params_published": meta.params, "random_init": plan.card.random_init,
                            "languages": meta.languages, "language_fallback": plan.language_fallback,
                            "granularity": plan.granularity, "revision": plan.card.card.revision,
-                           "note": random_init_note(plan.card)}
+                           "note": random_init_note(plan.card),
+                           "settings": recorded_settings(plan.card)}
         res["task"] = {"name": plan.task_name, "kind": plan.task.kind, "label": plan.source.label or plan.task.label,
                        "group": plan.task.group, "version": plan.task.version, "corpus": plan.source.corpus,
                        "paper_table": plan.task.paper_table}

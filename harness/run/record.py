@@ -82,7 +82,8 @@ class UpstreamInfo(Section):
     language_fallback: bool | None = None  # True: no model for this language, the English one ran
     granularity: str | None = None
     revision: str | None = None
-    note: str | None = None  # NAME@random of an adapter without weights: why it is the same module
+    note: str | None = None  # e.g. what NAME@random means for an adapter without weights
+    settings: dict[str, Any] | None = None  # recorded adapter settings (e.g. Whisper's window)
 
 
 class TaskInfo(Section):
