@@ -13,6 +13,7 @@ from harness.features.extract import ensure_features
 from harness.probe.sets import feature_sets_for
 from harness.probe.train import make_head
 from harness.run.context import CellContext
+from harness.run.record import UtteranceTiming
 from harness.run.steps.timing import (
     PipelineSpec,
     head_input,
@@ -56,10 +57,10 @@ def test_timing_records_the_required_fields(ctx: CellContext) -> None:
 
 
 def test_subsets_and_paper_style() -> None:
-    recs = [{"id": f"u{i}", "audio_s": d, "load_s": 0.1, "upstream_s": 1.0, "head_s": 0.01}
+    recs = [UtteranceTiming(id=f"u{i}", audio_s=d, load_s=0.1, upstream_s=1.0, head_s=0.01)
             for i, d in enumerate([1.0, 2.9, 3.0, 16.0, 20.0, 15.0, 0.5])]
     sub = pick_subsets(recs, size=2)
-    assert [r["id"] for r in sub["short"]] == ["u6", "u0"] and [r["id"] for r in sub["long"]] == ["u4", "u3"]
+    assert [r.id for r in sub["short"]] == ["u6", "u0"] and [r.id for r in sub["long"]] == ["u4", "u3"]
     assert summarise(sub["long"], word_level=True).paper_style_s == pytest.approx(0.02)
     assert summarise(sub["long"], word_level=False).paper_style_s == pytest.approx(2.22)
 

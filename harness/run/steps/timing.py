@@ -30,13 +30,13 @@ import copy
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..record import ExtractionThroughput, InferenceTime, TimedSubset
+from ..record import ExtractionThroughput, InferenceTime, TimedSubset, UtteranceTiming
 
 if TYPE_CHECKING:
     import torch
@@ -88,7 +88,7 @@ def inference_time_step(ctx: CellContext) -> InferenceTime:
         "upstream": ctx.plan.card.name, "params": count_parameters(module),
         "params_published": ctx.plan.card.card.meta.params, "head_params": count_parameters(head),
         "granularity": spec.granularity, "features": spec.features, "layer": spec.layer,
-        **device_info(ctx.device, module=module),
+        **device_info(ctx.device, module=module)._asdict(),
         "batch_size": 1, "warmup": min(analyses.inference_time_warmup, len(utts)),
         "subsets": subsets,
         "paper_style": ("head only, on the word embeddings (the paper timed small models on pre-extracted "
@@ -113,8 +113,8 @@ def timed_utterances(ctx: CellContext) -> list[Utterance]:
 
 # --------------------------------------------------------------------------- measuring
 def time_pipeline(*, module: Any, head: nn.Module, utterances: list[Utterance], spec: PipelineSpec,
-                  device: str, warmup: int, max_chunk_s: float) -> list[dict[str, Any]]:
-    """Per-utterance {"id", "audio_s", "load_s", "upstream_s", "head_s"} at batch size 1, after
+                  device: str, warmup: int, max_chunk_s: float) -> list[UtteranceTiming]:
+    """Per-utterance times (audio, loading, upstream, head seconds) at batch size 1, after
     ``warmup`` untimed utterances."""
 
     sync = _synchronizer(device)
@@ -125,7 +125,7 @@ def time_pipeline(*, module: Any, head: nn.Module, utterances: list[Utterance], 
 
 
 def _one(module: Any, head: nn.Module, utt: Utterance, *, spec: PipelineSpec, device: str,
-         max_chunk_s: float, sync: Callable[[], None]) -> dict[str, Any]:
+         max_chunk_s: float, sync: Callable[[], None]) -> UtteranceTiming:
     import torch
 
     from ...data import load_audio
@@ -145,7 +145,7 @@ def _one(module: Any, head: nn.Module, utt: Utterance, *, spec: PipelineSpec, de
         head(x, lengths)
         sync()
         t3 = time.perf_counter()
-    return {"id": utt.id, "audio_s": len(wav) / sr, "load_s": t1 - t0, "upstream_s": t2 - t1, "head_s": t3 - t2}
+    return UtteranceTiming(id=utt.id, audio_s=len(wav) / sr, load_s=t1 - t0, upstream_s=t2 - t1, head_s=t3 - t2)
 
 
 def _input_batches(module: Any, utt: Utterance, wav: np.ndarray, *, granularity: str, max_chunk_s: float,
@@ -201,25 +201,38 @@ def _synchronizer(device: str) -> Callable[[], None]:
 
 
 # --------------------------------------------------------------------------- reporting
-def pick_subsets(records: list[dict[str, Any]], *, size: int, short_max_s: float = SHORT_MAX_S,
-                 long_min_s: float = LONG_MIN_S) -> dict[str, list[dict[str, Any]]]:
+def pick_subsets(records: Sequence[UtteranceTiming], *, size: int, short_max_s: float = SHORT_MAX_S,
+                 long_min_s: float = LONG_MIN_S) -> dict[str, list[UtteranceTiming]]:
     """{"full": all, "short": the ``size`` shortest under ``short_max_s``, "long": the ``size``
     longest over ``long_min_s``} (ties broken by utterance id)."""
-    short = sorted((r for r in records if r["audio_s"] < short_max_s), key=lambda r: (r["audio_s"], r["id"]))
-    long = sorted((r for r in records if r["audio_s"] > long_min_s), key=lambda r: (-r["audio_s"], r["id"]))
+    short = sorted((r for r in records if _s(r.audio_s) < short_max_s), key=lambda r: (_s(r.audio_s), r.id))
+    long = sorted((r for r in records if _s(r.audio_s) > long_min_s), key=lambda r: (-_s(r.audio_s), r.id))
     return {"full": list(records), "short": short[:size], "long": long[:size]}
 
 
-def summarise(records: list[dict[str, Any]], *, word_level: bool) -> TimedSubset:
+def _s(seconds: float | None) -> float:
+    return float(seconds or 0.0)
+
+
+def summarise(records: Sequence[UtteranceTiming], *, word_level: bool) -> TimedSubset:
     """Sums over ``records``: counts, audio seconds, loading / upstream / head seconds, their total
     and the paper-style time (head only for word-level upstreams)."""
-    s = {k: float(sum(r[k] for r in records)) for k in ("audio_s", "load_s", "upstream_s", "head_s")}
+    s = {k: float(sum(_s(getattr(r, k)) for r in records)) for k in ("audio_s", "load_s", "upstream_s", "head_s")}
     total = s["load_s"] + s["upstream_s"] + s["head_s"]
     return TimedSubset(count=len(records), **s, total_s=total, paper_style_s=s["head_s"] if word_level else total,
                        real_time_factor=total / s["audio_s"] if s["audio_s"] else None)
 
 
-def device_info(device: str, *, module: nn.Module) -> dict[str, Any]:
+class DeviceInfo(NamedTuple):
+    """Where the timing ran: the fields of :class:`InferenceTime` of that name."""
+
+    device: str
+    device_name: str
+    dtype: str
+    torch_threads: int
+
+
+def device_info(device: str, *, module: nn.Module) -> DeviceInfo:
     import torch
 
     if device.startswith("cuda"):
@@ -228,8 +241,8 @@ def device_info(device: str, *, module: nn.Module) -> dict[str, Any]:
         name = _cpu_name()
     params = list(module.parameters())
     dtype = params[0].dtype if params else torch.get_default_dtype()
-    return {"device": device, "device_name": name, "dtype": str(dtype).replace("torch.", ""),
-            "torch_threads": torch.get_num_threads()}
+    return DeviceInfo(device=device, device_name=name, dtype=str(dtype).replace("torch.", ""),
+                      torch_threads=torch.get_num_threads())
 
 
 def _cpu_name() -> str:
