@@ -49,3 +49,16 @@ def test_resolve_cell_fills_the_layer_rule(workspace_dir: Path) -> None:
     discrimination = resolve_cell(snap, CellSpec("smoke", "mfcc", "emotion_discrimination", "en", 0))
     assert discrimination.layer.kind == "from_cell" and discrimination.layer.source == CellSpec(
         "smoke", "mfcc", "emotion", "en", 0)
+
+
+def test_a_file_read_once_still_sees_the_environment_of_each_call(tmp_path: Path, monkeypatch) -> None:
+    """The kept data is the parsed text: ``${VAR:-default}`` is expanded per call, so a process
+    that changes BENCH_* (a test, a worker) gets its own folders, not the first caller's."""
+    from harness.config.snapshot import read_yaml
+
+    path = tmp_path / "paths.yaml"
+    path.write_text("cards: ${BENCH_CARDS:-.bench/cards}\n", encoding="utf-8")
+    monkeypatch.delenv("BENCH_CARDS", raising=False)
+    assert read_yaml(path) == {"cards": ".bench/cards"}
+    monkeypatch.setenv("BENCH_CARDS", str(tmp_path / "mine"))
+    assert read_yaml(path) == {"cards": str(tmp_path / "mine")}

@@ -38,7 +38,9 @@ _READS: dict[Path, tuple[tuple[int, int, int], Any]] = {}
 def read_yaml(path: Path) -> Any:
     """The data of a configuration file, read once per process (re-read when the file changed).
 
-    Callers get a deep copy: nothing they do changes what the next caller sees."""
+    The parsed text is what is kept; ``${VAR:-default}`` is expanded on every call, so a change of
+    the environment (a test, a worker given other BENCH_* folders) is seen. Callers get a fresh
+    copy: nothing they do changes what the next caller sees."""
     path = Path(path)
     try:
         st = os.stat(path)
@@ -47,9 +49,9 @@ def read_yaml(path: Path) -> Any:
         stamp = (-1, -1, -1)
     hit = _READS.get(path)
     if hit is None or hit[0] != stamp:
-        hit = (stamp, yamlio.load(path))
+        hit = (stamp, yamlio.load(path, expand=False))
         _READS[path] = hit
-    return copy.deepcopy(hit[1])
+    return yamlio.expand_env(copy.deepcopy(hit[1]), where=str(path))
 
 
 # --------------------------------------------------------------------------- resolved objects
