@@ -91,6 +91,7 @@ class Profile(Strict):
     downstreams: list[str]
     languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
     upstream_languages: dict[str, list[str]] = Field(default_factory=dict)  # restrict some upstreams' languages
+    upstream_downstreams: dict[str, list[str]] = Field(default_factory=dict)  # restrict some upstreams' downstreams
     seeds: list[int] = Field(default_factory=lambda: [0])
     analyses: AnalysisSpec = Field(default_factory=AnalysisSpec)
     small_models: SmallModelSpec = Field(default_factory=SmallModelSpec)

@@ -75,6 +75,22 @@ def test_unknown_key_in_profile_has_did_you_mean(workspace_dir: Path) -> None:
     assert any("sedes" in p.key and "Did you mean 'seeds'" in p.hint for p in problems), problems
 
 
+def test_upstream_downstreams_restricts_cells_and_is_validated(workspace_dir: Path) -> None:
+    from harness.matrix.select import cells_of
+
+    ws = Workspace(workspace_dir)
+    _, prof = ws.profile("embedded")
+    assert prof.upstream_downstreams == {"whisper_tiny_en@random": ["gender", "emotion"]}
+    twin = {(c.downstream, c.language) for c in cells_of(ws, "embedded", prof) if c.upstream == "whisper_tiny_en@random"}
+    assert twin == {("gender", "en"), ("emotion", "en")}
+    real = {c.downstream for c in cells_of(ws, "embedded", prof) if c.upstream == "whisper_tiny_en"}
+    assert {"intent", "word_discrimination", "emotion_discrimination"} <= real
+    b = workspace_dir / "benchmark.yaml"
+    b.write_text(b.read_text().replace("whisper_tiny_en@random: [gender, emotion]}", "whisper_tiny_en@random: [gender, emotoin]}"))
+    problems = Workspace(workspace_dir).validate()
+    assert any("upstream_downstreams" in p.key and "Did you mean 'emotion'" in p.hint for p in problems), problems
+
+
 def test_card_args_must_bind_to_adapter(workspace_dir: Path) -> None:
     card = workspace_dir / "upstreams" / "cards" / "mfcc.yaml"
     card.write_text(card.read_text().replace("n_mfcc: 23", "n_mfc: 23"))

@@ -150,6 +150,16 @@ def validate(snap: Snapshot) -> list[Problem]:
                     problems.append(Problem(bench_path, f"profiles.{pname}.upstream_languages.{up}",
                                             "an upstream listed in the profile's upstreams", repr(up),
                                             did_you_mean(up, pspec.upstreams)))
+            for up, names in pspec.upstream_downstreams.items():
+                if up not in pspec.upstreams:
+                    problems.append(Problem(bench_path, f"profiles.{pname}.upstream_downstreams.{up}",
+                                            "an upstream listed in the profile's upstreams", repr(up),
+                                            did_you_mean(up, pspec.upstreams)))
+                for j, ds_name in enumerate(names):
+                    if ds_name not in pspec.downstreams:
+                        problems.append(Problem(bench_path, f"profiles.{pname}.upstream_downstreams.{up}[{j}]",
+                                                "a downstream listed in the profile's downstreams", repr(ds_name),
+                                                did_you_mean(ds_name, pspec.downstreams)))
             for i, ds_name in enumerate(pspec.downstreams):
                 if ds_name not in snap.downstream_files():
                     problems.append(Problem(bench_path, f"profiles.{pname}.downstreams[{i}]",

@@ -73,6 +73,8 @@ def cells_of(ws: Workspace, profile_name: str, profile: Profile, *, only: dict[s
             if up in profile.upstream_languages and lang not in profile.upstream_languages[up]:
                 continue
             for ds in downstreams:
+                if up in profile.upstream_downstreams and ds not in profile.upstream_downstreams[up]:
+                    continue
                 task = ws.task(ws.downstream(ds).task)
                 if lang not in task.sources.get(profile.data, {}):
                     continue
