@@ -261,25 +261,26 @@ def test_matrix_dry_run_of_the_embedded_profile(box: BenchSandbox, bench) -> Non
     """The README's default matrix, planned without running: 6 upstreams x 3 languages x 5
     downstreams (gender, emotion, the language's semantic task, emotion and word discrimination)
     x 2 seeds, plus three English-only upstreams (Whisper tiny.en and the random-init WavLM
-    control on the five downstreams, Whisper's random-init twin on gender and emotion only);
+    control on the five downstreams, Whisper's random-init twin on gender, emotion and
+    intent only);
     every cell todo, one upstream pass per card and corpus, and nothing
     written."""
     before = {p for p in box.base.rglob("*")}
     out = bench("matrix", "--profile", "embedded", "--dry-run")
     assert out.returncode == 0, describe(out)
     lines = out.stdout.splitlines()
-    assert lines[0] == "profile embedded: 204 cells" and 204 == 6 * 3 * 5 * 2 + 2 * 5 * 2 + 2 * 2
+    assert lines[0] == "profile embedded: 206 cells" and 206 == 6 * 3 * 5 * 2 + 2 * 5 * 2 + 3 * 2
     cells = [line.split() for line in lines if line.startswith("  ")]
-    assert len(cells) == 204 and {c[0] for c in cells} == {"todo"}
+    assert len(cells) == 206 and {c[0] for c in cells} == {"todo"}
     by_upstream: dict[str, int] = {}
     for c in cells:
         by_upstream[c[1]] = by_upstream.get(c[1], 0) + 1
     assert by_upstream == {"mfcc": 30, "audio_word2vec": 30, "speech2vec": 30, "siamese": 30, "lee": 30,
                            "resemblyzer": 30, "whisper_tiny_en": 10,
-                           "whisper_tiny_en@random": 4, "wavlm_base_plus@random": 10}
+                           "whisper_tiny_en@random": 6, "wavlm_base_plus@random": 10}
     semantic = {(c[3], c[5]) for c in cells if c[3] in ("intent", "topic", "request")}
     assert semantic == {("intent", "en"), ("topic", "fi"), ("request", "fr")}
-    assert "summary: todo 204" in out.stdout and "upstream passes needed: 21 (of 21 card x corpus pairs)" in out.stdout
+    assert "summary: todo 206" in out.stdout and "upstream passes needed: 21 (of 21 card x corpus pairs)" in out.stdout
     assert {p for p in box.base.rglob("*")} == before
 
 

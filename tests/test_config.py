@@ -80,13 +80,13 @@ def test_upstream_downstreams_restricts_cells_and_is_validated(workspace_dir: Pa
 
     ws = Workspace(workspace_dir)
     _, prof = ws.profile("embedded")
-    assert prof.upstream_downstreams == {"whisper_tiny_en@random": ["gender", "emotion"]}
+    assert prof.upstream_downstreams == {"whisper_tiny_en@random": ["gender", "emotion", "intent"]}
     twin = {(c.downstream, c.language) for c in cells_of(ws, "embedded", prof) if c.upstream == "whisper_tiny_en@random"}
-    assert twin == {("gender", "en"), ("emotion", "en")}
+    assert twin == {("gender", "en"), ("emotion", "en"), ("intent", "en")}
     real = {c.downstream for c in cells_of(ws, "embedded", prof) if c.upstream == "whisper_tiny_en"}
     assert {"intent", "word_discrimination", "emotion_discrimination"} <= real
     b = workspace_dir / "benchmark.yaml"
-    b.write_text(b.read_text().replace("whisper_tiny_en@random: [gender, emotion]}", "whisper_tiny_en@random: [gender, emotoin]}"))
+    b.write_text(b.read_text().replace("whisper_tiny_en@random: [gender, emotion, intent]}", "whisper_tiny_en@random: [gender, emotoin, intent]}"))
     problems = Workspace(workspace_dir).validate()
     assert any("upstream_downstreams" in p.key and "Did you mean 'emotion'" in p.hint for p in problems), problems
 
