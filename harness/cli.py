@@ -155,6 +155,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     profile, _ = ws.profile(args.profile)
     out = write_leaderboards(ws, profile=profile)
     print(f"leaderboards written to {out}")
+    if args.html:  # the page is written every time (as index.md is); --html says where to open it
+        print(f"open {(out / 'index.html').resolve().as_uri()}")
     return 0
 
 
@@ -277,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("leaderboard", cmd_leaderboard, "regenerate the leaderboards of a profile from its result files")
     sp.add_argument("--profile")
+    sp.add_argument("--html", action="store_true",
+                    help="print the file:// address of the browsable index.html (always written beside index.md)")
 
     sp = add("info", cmd_info, "parameters, layers, frame rate, languages and weights of an upstream")
     sp.add_argument("--upstream", required=True)

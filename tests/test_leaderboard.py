@@ -422,4 +422,5 @@ def test_cli_leaderboard_command(ws_with_results: tuple[Workspace, Path], capsys
 def test_no_results_gives_an_index_saying_so(workspace_dir: Path) -> None:
     out = write_leaderboards(Workspace.discover(workspace_dir), profile="smoke", timestamp=False)
     assert "No result yet" in (out / "index.md").read_text()
-    assert sorted(p.name for p in out.iterdir()) == ["index.md"]
+    assert "No result yet" in (out / "index.html").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "index.md"]

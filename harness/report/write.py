@@ -1,5 +1,6 @@
 """Writing a profile's leaderboards: every table (markdown, CSV and JSON beside it), the plots
-found under the profile's results, the overlap report and an ``index.md`` linking all of it.
+found under the profile's results, the overlap report, an ``index.md`` linking all of it and an
+``index.html`` showing all of it (:mod:`~harness.report.html`).
 
 Same input, same bytes: nothing here depends on the clock except the optional "generated" line
 of the index.
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..tempfiles import TMP_TAG, remove_stale, temp_sibling
+from .html import render_html
 from .model import PublishedTables, Table
 from .overlap import OverlapSection, overlap_section
 from .records import is_set, read_records
@@ -76,8 +78,9 @@ def write_leaderboards(ws: Workspace, *, profile: str, timestamp: bool = True, n
 
     results_dir = ws.path("results")
     records = read_records(results_dir, profile)
+    layout = load_paper_layout(paper_layout_path(ws.root))
     tables = build_tables(records, published=load_published(ws.root), profile=profile, n_boot=n_boot,
-                          show_published=show_published, layout=load_paper_layout(paper_layout_path(ws.root)))
+                          show_published=show_published, layout=layout)
     out = ws.path("leaderboards") / profile
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(out.parent, prefix=f".{profile}{TMP_TAG}")
@@ -92,9 +95,13 @@ def write_leaderboards(ws: Workspace, *, profile: str, timestamp: bool = True, n
         has_capacity = any(r.analyses is not None and is_set(r.analyses.capacity) for r in records)
         overlap = overlap_section(results_dir, profile, stage / "overlap") if has_capacity else OverlapSection()
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC") if timestamp else None
-        index = render_index(tables, profile=profile, summary=run_summary(records), plots=plots,
+        summary = run_summary(records)
+        index = render_index(tables, profile=profile, summary=summary, plots=plots,
                              overlap=overlap.files, overlap_note=overlap.note, generated=generated)
         (stage / "index.md").write_text(index, encoding="utf-8")
+        page = render_html(tables, profile=profile, summary=summary, plots=plots, overlap=overlap.files,
+                           overlap_note=overlap.note, languages=layout.languages, generated=generated)
+        (stage / "index.html").write_text(page, encoding="utf-8")
         _swap_in(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
