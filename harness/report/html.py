@@ -158,12 +158,18 @@ def _table_section(table: Table, languages: Mapping[str, str], model_plots: Mapp
         parts.append("</tbody>")
     parts.append("</table></div>")
     parts.append(_legend(table))
-    parts += [f"<p class=\"footer\">{escape(line)}</p>" for line in table.footer]
+    parts += [f"<p class=\"footer\">{_prose(line)}</p>" for line in table.footer]
     if table.notes:
         parts.append("<ol class=\"notes\">" + "".join(
-            f"<li id=\"{tid}-note-{i}\">{escape(n)}</li>" for i, n in enumerate(table.notes, 1)) + "</ol>")
+            f"<li id=\"{tid}-note-{i}\">{_prose(n)}</li>" for i, n in enumerate(table.notes, 1)) + "</ol>")
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _prose(text: str) -> str:
+    """A footer or note line as HTML text: the footers are written for markdown, so a backslash
+    escape (``\\*``, the fallback mark) shows as the character it escapes."""
+    return escape(re.sub(r"\\([\\`*_{}\[\]()#+\-.!|])", r"\1", text))
 
 
 def _thead(table: Table, languages: Mapping[str, str]) -> str:
