@@ -48,15 +48,16 @@ TIED_LEGEND = "not significantly worse than the best of its group"
 def render_html(tables: Sequence[Table], *, profile: str, summary: RunSummary | None = None,
                 plots: Sequence[tuple[str, PurePosixPath | Path]] = (), overlap: Sequence[PurePosixPath | Path] = (),
                 overlap_note: str = "", languages: Mapping[str, str] | None = None,
-                deviations: Sequence[Mapping[str, object]] = (), deviations_title: str = "Deviations from the paper",
+                deviations: Sequence[object] = (), deviations_title: str = "Deviations from the paper",
                 generated: str | None = None) -> str:
     """``index.html`` of a profile: every table, filters, the run summary, the deviations and the plots.
 
     ``plots`` are :func:`~harness.report.write.find_plots`'s (kind, path under ``plots/``);
     ``overlap`` the overlap report's files (paths relative to the folder; its PNGs are shown).
     ``languages`` maps language codes to their labels (the layout's); a column is about a language
-    when the second part of its key is one of them. ``deviations`` are rows of one table (a mapping
-    per row; columns in order of first appearance), shown only when given. Same input, same text.
+    when the second part of its key is one of them. ``deviations`` are the rows of one table (each a
+    mapping or a pydantic model; columns in order of first appearance), shown only when given.
+    Same input, same text.
     """
     languages = dict(languages or {})
     model_plots = _plots_by_model(tables, plots)
@@ -231,7 +232,7 @@ def _value_html(cell: Cell, column: Column, *, tied: object) -> str:
     if kind == "pct":
         return escape(f"{_fmt_signed(v, 1)}%")
     if kind == "params":
-        return escape(_fmt_params(v))
+        return escape(cell.text or _fmt_params(v))
     main = escape(cell.text if kind == "layer" and cell.text else
                   _fmt_seconds(v) if kind in ("seconds", "reference") else _fmt(v, column.digits))
     if cell.best:
@@ -243,8 +244,16 @@ def _value_html(cell: Cell, column: Column, *, tied: object) -> str:
     if cell.low is not None and cell.high is not None:
         main += f" <span class=\"ci\">[{_fmt(cell.low, column.digits)}, {_fmt(cell.high, column.digits)}]</span>"
     if kind == "capacity" and cell.delta is not None:
-        main += f" <span class=\"delta\">({_fmt_signed(cell.delta, 1)}%)</span>"
+        main += f" <span class=\"delta\">({_fmt_signed(cell.delta, 1)}%{_change_interval(cell)})</span>"
     return main
+
+
+def _change_interval(cell: Cell) -> str:
+    """The capacity change's interval where the cell has one (``delta_low`` / ``delta_high``)."""
+    low, high = getattr(cell, "delta_low", None), getattr(cell, "delta_high", None)
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return f" [{_fmt_signed(low, 1)}, {_fmt_signed(high, 1)}]"
 
 
 def _note_links(table: Table, notes: Sequence[int]) -> str:
@@ -256,18 +265,29 @@ def _note_links(table: Table, notes: Sequence[int]) -> str:
 
 
 def _legend(table: Table) -> str:
-    """Bold and, when the table has a significance test (or any cell says it is tied), its mark."""
+    """Bold and, when the table has a significance test (or any cell says it is tied), its mark
+    (unless a footer line already explains the mark)."""
     significance = str(getattr(table, "significance", "") or "")
     tied_any = any(getattr(c, "tied_with_best", None) is True for r in table.rows for c in r.cells.values())
     has_best = any(c.best for r in table.rows for c in r.cells.values())
     items = ["<strong>bold</strong>: the best of its group"] if has_best else []
-    if significance or tied_any:
+    if (significance or tied_any) and not any(line.startswith(TIED_MARK) for line in table.footer):
         items.append(f"<span class=\"tied\">{TIED_MARK}</span>: {escape(significance or TIED_LEGEND)}")
     return f"<p class=\"legend\">{'; '.join(items)}.</p>" if items else ""
 
 
 # --------------------------------------------------------------------------- deviations and plots
-def _deviations_section(rows: Sequence[Mapping[str, object]], *, title: str) -> str:
+def _as_mapping(row: object) -> Mapping[str, object]:
+    if isinstance(row, Mapping):
+        return row
+    dump = getattr(row, "model_dump", None)  # a pydantic record (the deviations table's rows)
+    if callable(dump):
+        return dict(dump())
+    raise TypeError(f"a deviations row must be a mapping or a pydantic model, not {type(row).__name__}")
+
+
+def _deviations_section(given: Sequence[object], *, title: str) -> str:
+    rows = [_as_mapping(r) for r in given]
     keys = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th scope=\"col\">{escape(str(k))}</th>" for k in keys)
     body = "".join("<tr>" + "".join(f"<td>{escape('' if r.get(k) is None else str(r.get(k)))}</td>" for k in keys)
