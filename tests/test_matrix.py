@@ -190,6 +190,8 @@ def test_failed_cell_is_recorded_and_the_others_complete(root: Path) -> None:
     row = next(line for line in table.splitlines() if line.startswith("| Tiny broken"))
     assert "n/a (note" in row
     assert "failed: FileNotFoundError: tiny HEAR checkpoint" in table
+    page = (Path(out.leaderboards or "") / "index.html").read_text(encoding="utf-8")  # bench matrix writes it too
+    assert "data-status=\"n/a\"" in page and "failed: FileNotFoundError: tiny HEAR checkpoint" in page
 
 
 def test_retry_failed_reruns_exactly_the_failed_cells(root: Path, tmp_path: Path,

@@ -33,9 +33,11 @@ from harness.report.html import column_facets, render_html
 from tests.conftest import REPO, copy_workspace
 from tests.test_leaderboard import write
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-INSTALL = "apt-get install -y chromium chromium-driver && pip install -e '.[test]' (selenium)"
+# Debian's paths; elsewhere (e.g. a runner with Google Chrome and its driver) point these at them.
+CHROMIUM = Path(os.environ.get("BENCH_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("BENCH_CHROMEDRIVER", "/usr/bin/chromedriver"))
+INSTALL = ("apt-get install -y chromium chromium-driver && pip install -e '.[test]' (selenium), or set "
+           "BENCH_CHROMIUM and BENCH_CHROMEDRIVER to a Chromium or Chrome and its driver")
 COMMITTED = REPO / "leaderboards" / "embedded"
 SCREENSHOT = REPO / "docs" / "leaderboard.png"
 PLOTTED = "hubert_base"  # the scenario row given real plots
@@ -274,6 +276,13 @@ def _shown_columns(driver: Any) -> list[dict[str, str]]:
     """)
 
 
+def _shown_rows(driver: Any, table: str) -> list[str]:
+    return driver.execute_script("""
+      return Array.from(document.querySelectorAll(`section.board[data-table="${arguments[0]}"] tr[data-upstream]`))
+        .filter(r => r.offsetParent !== null).map(r => r.dataset.upstream);
+    """, table)
+
+
 def _choose(driver: Any, name: str, value: str) -> None:
     from selenium.webdriver.support.ui import Select
 
@@ -332,8 +341,15 @@ def test_browser_filters_language_group_and_task(scenario_page: Any) -> None:
     assert {c["col"] for c in shown if c["lang"] == "fi"} == {c["col"] for c in everything if c["lang"] == "fi"}
     en = scenario_page.find_element("css selector", "th[data-col='gender.en.f1_micro']")
     assert not en.is_displayed()
+    words = _shown_rows(scenario_page, "table5_word_discrimination")
+    assert "siamese" in words and "mfcc" not in words, "a row never run in Finnish leaves that table"
+    _choose(scenario_page, "lang", "fr")
+    assert "resemblyzer" in _shown_rows(scenario_page, "table1_gender"), "one that could not run stays (n/a)"
+    assert scenario_page.find_element(
+        "css selector", "tr[data-upstream='resemblyzer'] td[data-col='gender.fr.f1_micro']").text.startswith("n/a")
     _choose(scenario_page, "lang", "")
     assert len(_shown_columns(scenario_page)) == len(everything)
+    assert "mfcc" in _shown_rows(scenario_page, "table5_word_discrimination")
 
     _choose(scenario_page, "group", "small")
     groups = scenario_page.execute_script(

@@ -73,13 +73,24 @@
       board.querySelectorAll("tr[data-upstream]").forEach((row) => {
         Array.from(row.children).forEach((cell, i) => cell.classList.toggle("off", !shown[i]));
       });
+      // Under a language or task filter, a row never run for it (every such cell "missing") goes;
+      // a failed one (n/a, with its note) stays.
+      const narrowed = facetedShown.length > 0 && (f.lang || f.task);
+      const facetedIndex = heads.map((th, i) => (shown[i] && (th.getAttribute("data-lang") || th.getAttribute("data-task")) ? i : -1))
+        .filter((i) => i >= 0);
       let rows = 0;
       board.querySelectorAll("tbody").forEach((tbody) => {
-        const off = Boolean(f.group) && tbody.getAttribute("data-group") !== f.group;
+        let visible = 0;
+        tbody.querySelectorAll("tr[data-upstream]").forEach((row) => {
+          const never = narrowed && facetedIndex.every((i) => row.children[i].getAttribute("data-status") === "missing");
+          row.classList.toggle("off", Boolean(never));
+          if (!never) visible += 1;
+        });
+        const off = (Boolean(f.group) && tbody.getAttribute("data-group") !== f.group) || visible === 0;
         tbody.classList.toggle("off", off);
         const groupHead = tbody.querySelector("tr.group th");
         if (groupHead) groupHead.colSpan = shown.filter(Boolean).length;
-        if (!off) rows += tbody.querySelectorAll("tr[data-upstream]").length;
+        if (!off) rows += visible;
       });
       const hidden = rows === 0 || (faceted.length > 0 && facetedShown.length === 0);
       board.classList.toggle("off", hidden);
