@@ -9,6 +9,8 @@ The pipeline, one module per seam:
 - :mod:`~harness.report.model`: the frozen :class:`Table` / :class:`Row` / :class:`Cell` values;
 - :mod:`~harness.report.render`: :func:`render_markdown`, :func:`table_csv`, :func:`table_json`,
   ``index.md``;
+- :mod:`~harness.report.html`: :func:`render_html`, ``index.html`` (the same tables, sortable and
+  filterable, with the plots; opened from disk);
 - :mod:`~harness.report.write`: :func:`write_leaderboards` (the folder of a profile, swapped in
   whole), with the plots and :mod:`~harness.report.overlap`'s dimension-overlap report.
 """
