@@ -29,7 +29,7 @@ import pytest
 
 from harness.config import Workspace
 from harness.report import Cell, Table, build_tables, load_published, write_leaderboards
-from harness.report.html import column_facets, render_html
+from harness.report.html import TIED_MARK, column_facets, render_html
 from tests.conftest import REPO, copy_workspace
 from tests.test_leaderboard import write
 
@@ -72,6 +72,14 @@ def test_page_is_self_contained_and_lists_every_table(scenario_tables: list[Any]
     assert render_html(scenario_tables, profile="paper") == render_html(scenario_tables, profile="paper")
 
 
+def test_footers_written_for_markdown_read_as_prose(scenario_tables: list[Any]) -> None:
+    from dataclasses import replace
+
+    table = replace(scenario_tables[0], footer=("\\* no model: see `reference/x.yaml` <here>",))
+    page = render_html([table], profile="paper")
+    assert "<p class=\"footer\">* no model: see <code>reference/x.yaml</code> &lt;here&gt;</p>" in page
+
+
 def test_deviations_and_significance_are_rendered_when_present(scenario_tables: list[Any]) -> None:
     """A cell as the significance test marks it (``tied_with_best``), a table with its legend, and a
     deviations table: shown when present (the page works without them, as above)."""
@@ -92,7 +100,8 @@ def test_deviations_and_significance_are_rendered_when_present(scenario_tables: 
     tied = TestedCell(**{f.name: getattr(plain, f.name) for f in fields(Cell)} | {"best": False, "tied_with_best": True})
     tested = TestedTable(**{f.name: getattr(table, f.name) for f in fields(Table)}
                          | {"rows": (replace(row, cells={**row.cells, col.key: tied}), *table.rows[1:]),
-                            "significance": "paired bootstrap, 95%: not worse than the best"})
+                            "significance": "paired bootstrap, 95%: not worse than the best",
+                            "footer": tuple(f for f in table.footer if not f.startswith(TIED_MARK))})
     from pydantic import BaseModel
 
     class Row(BaseModel):  # a deviations row as a pydantic record
@@ -105,7 +114,9 @@ def test_deviations_and_significance_are_rendered_when_present(scenario_tables: 
     assert "<td>IEMOCAP</td>" in page and "<td>2</td>" in page and page.count("<td></td>") == 1
     cell = re.search(rf"<td[^>]*data-col=\"{re.escape(col.key)}\"[^>]*>.*?</td>", page).group(0)  # type: ignore[union-attr]
     assert "data-tied=\"true\"" in cell and "class=\"tied\"" in cell and "<strong>" not in cell
-    assert "paired bootstrap, 95%: not worse than the best" in page
+    assert f"{TIED_MARK}</span>: paired bootstrap, 95%: not worse than the best" in page, "the legend says how tested"
+    explained = replace(tested, footer=(*tested.footer, f"{TIED_MARK} the footer's own statement"))
+    assert "paired bootstrap" not in render_html([explained], profile="paper"), "no legend twice"
 
 
 # --------------------------------------------------------------------------- a page on disk

@@ -169,8 +169,9 @@ def _table_section(table: Table, languages: Mapping[str, str], model_plots: Mapp
 
 def _prose(text: str) -> str:
     """A footer or note line as HTML text: the footers are written for markdown, so a backslash
-    escape (``\\*``, the fallback mark) shows as the character it escapes."""
-    return escape(re.sub(r"\\([\\`*_{}\[\]()#+\-.!|])", r"\1", text))
+    escape (``\\*``, the fallback mark) shows as the character it escapes and a code span as code."""
+    text = escape(re.sub(r"\\([\\`*_{}\[\]()#+\-.!|])", r"\1", text))
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
 
 def _thead(table: Table, languages: Mapping[str, str]) -> str:
