@@ -170,10 +170,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_check_upstream(args: argparse.Namespace) -> int:
+    from .features.changed import check_changed
     from .features.contract import check_upstream_by_name
 
+    if (args.name is None) == (args.changed is None):
+        raise BenchError("check-upstream takes a NAME (a card, NAME@random or module:Class) or --changed [BASE] "
+                         f"(the cards and adapters this branch changed), not {'both' if args.name else 'neither'}. "
+                         "Examples: bench check-upstream wavlm_base_plus@random; bench check-upstream --changed main")
     ws = _workspace(args)
-    report = check_upstream_by_name(args.name, workspace=ws, language=args.language)
+    report: Any = (check_changed(ws, base=args.changed, language=args.language) if args.changed is not None
+                   else check_upstream_by_name(args.name, workspace=ws, language=args.language))
     print(report.render())
     return 0 if report.ok else 1
 
@@ -286,8 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--upstream", required=True)
     sp.add_argument("--json", action="store_true")
 
-    sp = add("check-upstream", cmd_check_upstream, "run the upstream contract on a card or a module:Class")
-    sp.add_argument("name")
+    sp = add("check-upstream", cmd_check_upstream, "run the upstream contract on a card or a module:Class, or "
+             "(--changed) validate and check every card and adapter a branch changed")
+    sp.add_argument("name", nargs="?", help="a card, NAME@random, or module:Class")
+    sp.add_argument("--changed", nargs="?", const="main", metavar="BASE",
+                    help="check what this branch changed against BASE (default main): committed since it left "
+                         "BASE, uncommitted and untracked files; exits 1 on any failure")
     sp.add_argument("--language", default="en")
 
     sp = add("extract", cmd_extract, "compute (or find) the cached features of an upstream on a task's corpus")
