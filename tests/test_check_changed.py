@@ -177,7 +177,7 @@ def test_a_changed_adapter_runs_the_contract_of_its_cards(clone: Path, tmp_path:
     module.write_text(text.replace(*BATCH_DEPENDENT))
     broken = bench(clone, "check-upstream", "--changed", home=tmp_path / "home")
     assert broken.returncode == 1, shown(broken)
-    assert "adapters: mfcc (upstreams/mfcc.py changed (committed))" in broken.stdout
+    assert "adapters: mfcc (upstreams/mfcc.py changed (committed + uncommitted))" in broken.stdout
     assert "1 committed, 1 uncommitted" in broken.stdout
     failed = rows(broken.stdout, "card mfcc")
     assert any("contract: batch_invariance" in r and "FAIL" in r for r in failed), shown(broken)

@@ -58,12 +58,13 @@ class ChangedFiles:
     untracked: tuple[str, ...]
 
     def sources(self) -> dict[Path, str]:
-        """Absolute path -> the first of committed / uncommitted / untracked that names it."""
-        out: dict[Path, str] = {}
+        """Absolute path -> where it changed: ``committed``, ``uncommitted``, ``untracked`` or
+        ``committed + uncommitted`` (a file committed on the branch and edited since)."""
+        out: dict[Path, list[str]] = {}
         for source, paths in zip(SOURCES, (self.committed, self.uncommitted, self.untracked), strict=True):
             for rel in paths:
-                out.setdefault(self.toplevel / rel, source)
-        return out
+                out.setdefault(self.toplevel / rel, []).append(source)
+        return {path: " + ".join(sources) for path, sources in out.items()}
 
     def summary(self) -> str:
         return (f"changed against {self.base} (merge base {self.merge_base[:10]}): {len(self.committed)} committed, "
