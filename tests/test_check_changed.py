@@ -224,3 +224,7 @@ def test_the_command_reports_git_errors_and_usage(clone: Path, tmp_path: Path) -
     assert proc.returncode == 2 and "error: --changed no-such-branch: no commit named" in proc.stderr, shown(proc)
     both = bench(clone, "check-upstream", "mfcc", "--changed", home=tmp_path / "home")
     assert both.returncode == 2 and "not both" in both.stderr, shown(both)
+    neither = bench(clone, "check-upstream", home=tmp_path / "home")
+    assert neither.returncode == 2 and "not neither" in neither.stderr, shown(neither)
+    by_name = bench(clone, "check-upstream", "mfcc13", home=tmp_path / "home")  # the one-card form still works
+    assert by_name.returncode == 0 and by_name.stdout.rstrip().endswith("=> OK"), shown(by_name)
