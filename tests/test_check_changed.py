@@ -193,6 +193,33 @@ def test_an_adapter_counts_the_modules_it_imports() -> None:
                                                                                        "upstreams/base.py"}
 
 
+def test_a_module_every_adapter_imports_touches_every_adapter() -> None:
+    """upstreams/base.py (the adapter contract's base class) changed: each built-in adapter counts, through it."""
+    from harness.features.changed import ChangedFiles, changed_adapters
+    from harness.registry import BUILTIN_ADAPTERS
+
+    changes = ChangedFiles(toplevel=REPO, base="main", merge_base="0" * 40, committed=(),
+                           uncommitted=("upstreams/base.py",), untracked=())
+    found = changed_adapters(changes)
+    assert set(BUILTIN_ADAPTERS) <= set(found), found
+    assert found["hf"] == "upstreams/base.py changed (uncommitted, imported by upstreams.hf)"
+    untouched = ChangedFiles(toplevel=REPO, base="main", merge_base="0" * 40, committed=("README.md",),
+                             uncommitted=(), untracked=("upstreams/cards/new.yaml",))
+    assert changed_adapters(untouched) == {}
+
+
+def test_changed_and_removed_cards_are_found_in_the_cards_folder(clone: Path) -> None:
+    from harness.config import Workspace
+    from harness.features.changed import changed_cards
+
+    (clone / "upstreams" / "cards" / "mfcc13.yaml").unlink()
+    (clone / "upstreams" / "cards" / "new.yaml").write_text("adapter: mfcc\n")
+    (clone / "tasks" / "new.yaml").write_text("kind: x\n")  # not a card
+    cards = changed_cards(Workspace(clone), changed_files(clone, base="main"))
+    assert {name: source for name, (_, source) in cards.items()} == {"mfcc13": "uncommitted", "new": "untracked"}
+    assert not cards["mfcc13"][0].exists()
+
+
 # --------------------------------------------------------------------------- git and errors
 def test_the_pull_request_form_compares_with_the_remote_branch(clone: Path) -> None:
     """CI runs ``--changed origin/BASE`` in a fresh clone: committed, uncommitted and untracked are told apart."""
