@@ -97,7 +97,8 @@ def changed_files(root: Path, *, base: str) -> ChangedFiles:
     toplevel = Path(top.stdout.strip())
     commit = _git(["rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], cwd=toplevel)
     if commit.returncode != 0:
-        branches = _lines(_git(["branch", "--all", "--format=%(refname:short)"], cwd=toplevel).stdout)
+        listed = _git(["branch", "--all", "--format=%(refname:short)"], cwd=toplevel).stdout
+        branches = tuple(b for b in _lines(listed) if not b.startswith("("))  # not "(HEAD detached at ...)"
         from ..errors import did_you_mean
 
         listing = ", ".join(branches[:12]) + (" ..." if len(branches) > 12 else "")
