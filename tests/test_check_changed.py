@@ -236,6 +236,17 @@ def test_the_pull_request_form_compares_with_the_remote_branch(clone: Path) -> N
     assert changes.merge_base == git("rev-parse", "origin/main", cwd=clone).strip()
 
 
+def test_a_pull_request_merge_checkout_sees_the_branch_changes(clone: Path) -> None:
+    """actions/checkout on a pull request checks out a merge commit of the branch into its base, detached."""
+    (clone / "upstreams" / "cards" / "a.yaml").write_text("adapter: mfcc\n")
+    git("add", "-A", cwd=clone)
+    git("commit", "--quiet", "-m", "a", cwd=clone)
+    git("checkout", "--quiet", "--detach", "origin/main", cwd=clone)
+    git("merge", "--quiet", "--no-ff", "-m", "Merge pull request", "contrib", cwd=clone)
+    changes = changed_files(clone, base="origin/main")
+    assert (changes.committed, changes.uncommitted, changes.untracked) == (("upstreams/cards/a.yaml",), (), ())
+
+
 def test_a_missing_base_is_a_clear_error(clone: Path) -> None:
     with pytest.raises(BenchError, match=r"no commit named 'mian'.* Did you mean 'main'\?.*git fetch origin main"):
         changed_files(clone, base="mian")
