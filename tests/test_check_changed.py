@@ -185,6 +185,31 @@ def test_a_changed_adapter_runs_the_contract_of_its_cards(clone: Path, tmp_path:
     assert "PASS" in mfcc13, shown(broken)
 
 
+NEW_ADAPTER = '''"""A contributor's adapter: MFCC with 13 coefficients and no context, by default."""
+
+from .mfcc import MFCCUpstream
+
+
+class MFCC13Upstream(MFCCUpstream):
+    def __init__(self, *, n_mfcc: int = 13, context: int = 0):
+        super().__init__(n_mfcc=n_mfcc, deltas=False, context=context)
+'''
+
+
+def test_a_new_adapter_without_a_card_is_checked_as_module_class(clone: Path, tmp_path: Path) -> None:
+    """CONTRIBUTING section 2 before the card exists: a new module and its registry line."""
+    (clone / "upstreams" / "mfcc_plain.py").write_text(NEW_ADAPTER)
+    registry = clone / "harness" / "registry.py"
+    line = '    "mfcc": "upstreams.mfcc:MFCCUpstream",\n'
+    assert line in registry.read_text()
+    registry.write_text(registry.read_text().replace(line, line + '    "mfcc_plain": "upstreams.mfcc_plain:MFCC13Upstream",\n'))
+    proc = bench(clone, "check-upstream", "--changed", home=tmp_path / "home")
+    assert proc.returncode == 0, shown(proc)
+    assert "adapters: mfcc_plain (upstreams/mfcc_plain.py changed (untracked))" in proc.stdout, shown(proc)
+    (row,) = rows(proc.stdout, "adapter mfcc_plain")
+    assert "PASS" in row and "no card uses it, checked as upstreams.mfcc_plain:MFCC13Upstream" in row, shown(proc)
+
+
 def test_an_adapter_counts_the_modules_it_imports() -> None:
     files = {p.relative_to(REPO).as_posix() for p in adapter_files("upstreams.hf")}
     assert {"upstreams/hf.py", "upstreams/base.py", "upstreams/hf_weights.py"} <= files
