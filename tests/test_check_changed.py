@@ -210,6 +210,37 @@ def test_a_new_adapter_without_a_card_is_checked_as_module_class(clone: Path, tm
     assert "PASS" in row and "no card uses it, checked as upstreams.mfcc_plain:MFCC13Upstream" in row, shown(proc)
 
 
+NEEDS_ARGUMENTS = '''"""A contributor's adapter that cannot be built without knowing its file."""
+
+from .mfcc import MFCCUpstream
+
+
+class FileMFCC(MFCCUpstream):
+    def __init__(self, *, path: str):
+        super().__init__()
+        self.path = path
+'''
+
+
+def test_a_new_adapter_that_needs_arguments_needs_a_card(clone: Path, tmp_path: Path) -> None:
+    """New on the branch, no card, a required argument: nothing can run its contract, so it fails and
+    says to add a card. An adapter that already existed (``hear``: its tests build it on a tiny
+    HEAR module) is skipped with the reason when its module changes."""
+    (clone / "upstreams" / "mfcc_file.py").write_text(NEEDS_ARGUMENTS)
+    registry = clone / "harness" / "registry.py"
+    line = '    "mfcc": "upstreams.mfcc:MFCCUpstream",\n'
+    registry.write_text(registry.read_text().replace(line, line + '    "mfcc_file": "upstreams.mfcc_file:FileMFCC",\n'))
+    hear = clone / "upstreams" / "hear.py"
+    hear.write_text(hear.read_text() + "\n# a contributor's edit\n")
+    proc = bench(clone, "check-upstream", "--changed", home=tmp_path / "home")
+    assert proc.returncode == 1, shown(proc)
+    (new,) = rows(proc.stdout, "adapter mfcc_file")
+    assert "FAIL" in new and "upstreams.mfcc_file:FileMFCC needs path: add a card" in new, shown(proc)
+    (old,) = rows(proc.stdout, "adapter hear")
+    assert "skip" in old and "cannot be built without module" in old, shown(proc)
+    assert proc.stdout.rstrip().endswith("=> 1 failure(s): fix them and run the command again")
+
+
 def test_an_adapter_counts_the_modules_it_imports() -> None:
     files = {p.relative_to(REPO).as_posix() for p in adapter_files("upstreams.hf")}
     assert {"upstreams/hf.py", "upstreams/base.py", "upstreams/hf_weights.py"} <= files
@@ -258,6 +289,7 @@ def test_the_pull_request_form_compares_with_the_remote_branch(clone: Path) -> N
     assert changes.committed == ("upstreams/cards/a.yaml",)
     assert changes.uncommitted == ("upstreams/mfcc.py",)
     assert changes.untracked == ("upstreams/cards/b.yaml",)
+    assert changes.added == ("upstreams/cards/a.yaml", "upstreams/cards/b.yaml")  # mfcc.py existed at the base
     assert changes.merge_base == git("rev-parse", "origin/main", cwd=clone).strip()
 
 

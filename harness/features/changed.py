@@ -56,6 +56,7 @@ class ChangedFiles:
     committed: tuple[str, ...]
     uncommitted: tuple[str, ...]
     untracked: tuple[str, ...]
+    added: tuple[str, ...] = ()  # files that do not exist at the merge base (new on the branch)
 
     def sources(self) -> dict[Path, str]:
         """Absolute path -> where it changed: ``committed``, ``uncommitted``, ``untracked`` or
@@ -114,13 +115,15 @@ def changed_files(root: Path, *, base: str) -> ChangedFiles:
     committed = _git(["diff", "--name-only", f"{base}...HEAD"], cwd=toplevel)
     uncommitted = _git(["diff", "--name-only", "HEAD"], cwd=toplevel)
     untracked = _git(["ls-files", "--others", "--exclude-standard", "--full-name"], cwd=toplevel)
+    added = _git(["diff", "--name-only", "--diff-filter=A", merge.stdout.strip()], cwd=toplevel)
     for what, done in (("the committed diff", committed), ("the uncommitted diff", uncommitted),
-                       ("the untracked files", untracked)):
+                       ("the untracked files", untracked), ("the added files", added)):
         if done.returncode != 0:
             raise BenchError(f"--changed {base}: git could not list {what} in {toplevel}: {done.stderr.strip()}")
     return ChangedFiles(toplevel=toplevel, base=base, merge_base=merge.stdout.strip(),
                         committed=_lines(committed.stdout), uncommitted=_lines(uncommitted.stdout),
-                        untracked=_lines(untracked.stdout))
+                        untracked=_lines(untracked.stdout),
+                        added=tuple(sorted({*_lines(added.stdout), *_lines(untracked.stdout)})))
 
 
 # --------------------------------------------------------------------------- what changed
@@ -188,6 +191,15 @@ def changed_adapters(changes: ChangedFiles) -> dict[str, str]:
             via = "" if mod == module else f", imported by {module}"
             out[name] = f"{rel} changed ({changed[path]}{via})"
     return out
+
+
+def new_adapters(changes: ChangedFiles) -> set[str]:
+    """Registered adapters whose module file is new on the branch (absent at the merge base)."""
+    from ..registry import ADAPTERS
+
+    added = {(changes.toplevel / rel).resolve() for rel in changes.added}
+    return {name for name in ADAPTERS.names()
+            if _module_file(ADAPTERS.entry(name).target.partition(":")[0]) in added}
 
 
 # --------------------------------------------------------------------------- the report
@@ -292,14 +304,34 @@ def _contract_rows(workspace: Workspace, runnable: ResolvedCard, *, item: str, r
     return [Row(item, check, "PASS", f"{route}; {passed} checks pass{skipped}")]
 
 
-def _target_rows(workspace: Workspace, adapter: str, *, reason: str, language: str | None) -> list[Row]:
+def _target_rows(workspace: Workspace, adapter: str, *, reason: str, new: bool, language: str | None) -> list[Row]:
+    """An adapter no card uses, checked as ``module:Class``. One that cannot be built without arguments
+    fails when it is new on the branch (it needs a card) and is skipped when it already existed (its
+    contract runs where its arguments are known: a card, or its own tests)."""
+    import inspect
+
+    from ..config.adapters import CONTEXT_ARGS
     from ..registry import ADAPTERS
     from .contract import check_upstream_by_name
 
     target = ADAPTERS.entry(adapter).target
-    report = check_upstream_by_name(target, workspace=workspace, language=language)
     item = f"adapter {adapter}"
-    why = f"{reason}; no card uses it, checked as {target}"
+    why = f"{reason}; no card uses it"
+    try:
+        params = inspect.signature(ADAPTERS.load(adapter)).parameters.values()
+    except Exception as e:  # noqa: BLE001 - a contributed module may fail to import in any way
+        return [Row(item, "contract", "FAIL", f"{why}; {target} cannot be loaded: {type(e).__name__}: {e}")]
+    needed = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in CONTEXT_ARGS
+              and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    if needed and new:
+        return [Row(item, "contract", "FAIL", f"{why}, and {target} needs {', '.join(needed)}: add a card "
+                    f"(upstreams/cards/NAME.yaml, `adapter: {adapter}`) so the contract can run it "
+                    "(CONTRIBUTING.md section 2)")]
+    if needed:
+        return [Row(item, "contract", "skip", f"{why}, and {target} cannot be built without "
+                    f"{', '.join(needed)}; its cards' contract runs when a card uses it")]
+    report = check_upstream_by_name(target, workspace=workspace, language=language)
+    why += f", checked as {target}"
     if report.ok:
         return [Row(item, "contract", "PASS", why)]
     return [Row(item, f"contract: {c.name}", "FAIL", f"{why}: {c.message}") for c in report.failures]
@@ -319,7 +351,7 @@ def check_changed(workspace: Workspace, *, base: str = "main", language: str | N
     with tempfile.TemporaryDirectory(prefix="bench-changed-") as tmp:
         rows += _changed_card_rows(workspace, cards, bad_files=bad_files, out_dir=Path(tmp), language=language)
         rows += _changed_adapter_rows(workspace, adapters, skip=set(cards), bad_files=bad_files,
-                                      out_dir=Path(tmp), language=language)
+                                      new=new_adapters(changes), out_dir=Path(tmp), language=language)
     if not cards and not adapters:
         rows.append(Row("branch", "contract", "skip", f"no card or adapter module changed against {base}"))
     return ChangeReport(header=tuple(header), rows=tuple(rows))
@@ -342,7 +374,7 @@ def _changed_card_rows(workspace: Workspace, cards: dict[str, tuple[Path, str]],
 
 
 def _changed_adapter_rows(workspace: Workspace, adapters: dict[str, str], *, skip: set[str], bad_files: set[Path],
-                          out_dir: Path, language: str | None) -> list[Row]:
+                          new: set[str], out_dir: Path, language: str | None) -> list[Row]:
     """The cards of each changed adapter (cards already checked as changed cards are not run twice)."""
     rows: list[Row] = []
     users: dict[str, list[str]] = {a: [] for a in adapters}
@@ -359,7 +391,7 @@ def _changed_adapter_rows(workspace: Workspace, adapters: dict[str, str], *, ski
             users[adapter].append(name)
     for adapter, reason in adapters.items():
         if not users[adapter]:
-            rows += _target_rows(workspace, adapter, reason=reason, language=language)
+            rows += _target_rows(workspace, adapter, reason=reason, new=adapter in new, language=language)
         for name in users[adapter]:
             if name in skip:
                 continue
