@@ -19,7 +19,8 @@ Then, in one report (item, check, result, why):
 3. the contract tests of each changed adapter: every card that uses it, made runnable offline the
    way ``tests/test_contract.py`` does (:func:`harness.testing.contract_card`: ``@random`` with the
    ``arch`` shrunk, the ``test.build`` checkpoint, or the card as is). An adapter no card uses is
-   checked as ``module:Class``.
+   checked as ``module:Class``; one that needs arguments fails when new (it needs a card) and is
+   skipped when it already existed.
 
 The report is ``ok`` when no row failed.
 """
