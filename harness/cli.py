@@ -130,6 +130,7 @@ def _run_seeds(*, seed: int | None, listed: Any, profile_seeds: Sequence[int]) -
 def cmd_matrix(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .matrix import dry_run, parse_only, run_matrix
+    from .matrix.plan import parse_size
     from .outputs import matplotlib_env
     from .present import matrix_summary
 
@@ -143,9 +144,25 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     os.environ.update(matplotlib_env(ws.path("cache")))
     out = run_matrix(ws, profile=args.profile, only=only, retry_failed=args.retry_failed, executor=args.executor,
                      address=args.address, device=device, progress=not args.no_progress,
-                     leaderboard=not args.no_leaderboard, workers=args.workers)
+                     leaderboard=not args.no_leaderboard, workers=args.workers,
+                     disk_budget=parse_size(args.disk_budget) if args.disk_budget else None)
     print(matrix_summary(out))
     return 1 if out.counts.get("failed") else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .matrix import parse_only
+    from .matrix.plan import Runtime, gpu, parse_size, plan_for_profile, render_plan
+
+    ws = _workspace(args)
+    budget = parse_size(args.disk_budget) if args.disk_budget else None
+    main_gpu = gpu(ws.snapshot, args.gpu, tflops=args.gpu_tflops, utilisation=args.utilisation)
+    runtime = Runtime.bounded() if args.runtime == "bounded" else Runtime.checkout()
+    plan = plan_for_profile(ws, profile=args.profile, only=parse_only(args.only), budget_bytes=budget, gpu_=main_gpu,
+                            runtime=runtime, measure_corpora=not args.published)
+    others = [gpu(ws.snapshot, name, utilisation=args.utilisation) for name in ("h200", "a100") if name != main_gpu.name]
+    print(render_plan(plan, other_gpus=others))
+    return 0 if plan.fits else 3
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -277,6 +294,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", help="cpu, cuda or auto")
     sp.add_argument("--no-progress", action="store_true")
     sp.add_argument("--no-leaderboard", action="store_true")
+
+    sp.add_argument("--disk-budget", help="refuse to start when the feature cache's projected peak passes this "
+                    "size (500GB, 1.5TB, 800GiB); see `bench plan`")
+
+    sp = add("plan", cmd_plan, "project a matrix before running it: audio hours, upstream FLOPs, GPU- and CPU-hours, "
+                               "cache bytes, RAM, the disk budget (offline, no corpus needed)")
+    sp.add_argument("--profile")
+    sp.add_argument("--only", default="", help="filter, e.g. upstream=mfcc,downstream=gender,language=en")
+    sp.add_argument("--disk-budget", help="the feature cache's budget, e.g. 500GB (the plan picks cache or stream "
+                    "per upstream and corpus to fit it)")
+    sp.add_argument("--gpu", help="a GPU of reference/gpus.yaml (h200, h100, a100, l40s, l4, v100; default h200)")
+    sp.add_argument("--gpu-tflops", type=float, help="declared dense bf16 TFLOP/s of another GPU")
+    sp.add_argument("--utilisation", type=float, default=0.3, help="share of the declared throughput assumed (0.3)")
+    sp.add_argument("--runtime", choices=("checkout", "bounded"), default="checkout",
+                    help="checkout: what this checkout runs; bounded: issue 17's bounded frames, streaming and eviction")
+    sp.add_argument("--published", action="store_true",
+                    help="count every corpus from reference/corpus_sizes.yaml, even one present here")
 
     sp = add("validate", cmd_validate, "check every YAML file and cross reference; print all problems")
 

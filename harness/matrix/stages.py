@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Workspace
-from ..config.plan import CellSpec, resolve_cell, result_file
+from ..config.plan import CellPlan, CellSpec, resolve_cell, result_file
 from ..errors import BenchError
 from ..outputs import OUTPUT_SETTINGS, prepare_outputs
 from ..run.cell import stored_result
 from ..run.record import CellResult, LayerChoice
 from ..schema import Profile
 from .executors import LocalExecutor, ProcessExecutor, make_executor
+from .plan import MatrixPlan, job_resources
 from .select import CellState, cells_of, check_matrix, survey
 
 
@@ -164,12 +165,17 @@ class ExtractionOutcome:
 def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set[str]] | None = None,
                retry_failed: bool = False, executor: str = "local", address: str | None = None,
                device: str = "cpu", progress: bool = True, leaderboard: bool = True,
-               workers: int | None = None) -> MatrixRun:
+               workers: int | None = None, disk_budget: int | None = None) -> MatrixRun:
     """Run the profile's matrix; returns counts, timings and the leaderboard folder (:class:`MatrixRun`).
 
     ``workers``: local processes for the small-model and cell stages (default: the profile's
     ``workers``, else the number of CPU cores; 1 runs them in this process). Each feature
     extraction runs in a fresh process with every core (or as a Ray task).
+
+    ``disk_budget`` (bytes): the cells to run are planned first (:mod:`harness.matrix.plan`) and the
+    run is refused, before any stage starts, when the feature cache's projected peak passes it. On
+    Ray, the plan's resource requests are used: a GPU for extraction and streaming heads, one CPU
+    for heads on cached features (those then run on the CPU).
     """
     from functools import partial
 
@@ -195,6 +201,11 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
         todo = [s for s in states if s.status == "failed"]
     else:
         todo = [s for s in states if s.status in ("todo", "stale", "unavailable", "invalid")]
+    try:
+        mplan = _plan_before_work(ws, todo, disk_budget=disk_budget, planned=disk_budget is not None or executor == "ray")
+    except BaseException:
+        ex.close()
+        raise
     counts: Counter[str] = Counter()
     counts["skipped_done"] = sum(s.status == "done" for s in states)
     counts["skipped_failed"] = 0 if retry_failed else sum(s.status == "failed" for s in states)
@@ -249,8 +260,11 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
             if english or others:
                 task = prog.add_task("layer sweeps", total=len(english) + len(others), info="")
                 for group in (english, others):
-                    ex.map(partial(_layer_job, ws=ws, device=device, progress=job_progress), group,
-                           on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1, "num_gpus": gpu})
+                    for res, jobs in _by_request(group, lambda spec: job_resources(
+                            mplan, "layer_sweeps", _resolved(ws, spec), gpu=bool(gpu))):
+                        ex.map(partial(_layer_job, ws=ws, device=_job_device(device, res, executor),
+                                       progress=job_progress), jobs,
+                               on_done=lambda job, res: prog.advance(task), resources=res)
             stages["layer_sweeps"], ts = time.perf_counter() - ts, time.perf_counter()
             task = prog.add_task(f"cells ({profile_name})", total=len(todo), info="")
 
@@ -261,8 +275,9 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                 prog.update(task, advance=1, info=f"ok {counts['ok']} failed {counts['failed']} "
                                                   f"unavailable {counts['unavailable']}")
 
-            ex.map(partial(_cell_job, ws=ws, device=device, progress=job_progress), todo, on_done=done,
-                   resources={"num_cpus": 1, "num_gpus": gpu})
+            for res, states_ in _by_request(todo, lambda st: job_resources(mplan, "cells", st.plan, gpu=bool(gpu))):
+                ex.map(partial(_cell_job, ws=ws, device=_job_device(device, res, executor), progress=job_progress),
+                       states_, on_done=done, resources=res)
             stages["cells"] = time.perf_counter() - ts
     finally:
         ex.close()
@@ -274,6 +289,41 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
         folder = str(write_leaderboards(ws, profile=profile_name))
     return MatrixRun(profile=profile_name, cells=len(cells), ran=len(todo), counts=dict(counts), seconds=seconds,
                      stages=stages, leaderboards=folder)
+
+
+def _plan_before_work(ws: Workspace, todo: list[CellState], *, disk_budget: int | None,
+                      planned: bool) -> MatrixPlan | None:
+    """The plan of the cells to run (None when neither a budget nor Ray asks for one); a budget
+    the cache's projected peak would pass is refused here, before any stage writes anything."""
+    if not planned:
+        return None
+    from .plan import check_budget, make_plan
+
+    mplan = make_plan(ws.snapshot, [s.spec for s in todo if s.plan is not None], budget_bytes=disk_budget,
+                      published_fallback=False)
+    check_budget(mplan)
+    return mplan
+
+
+def _by_request(jobs: list[Any], request: Callable[[Any], dict[str, float]]) -> list[tuple[dict[str, float], list[Any]]]:
+    """Jobs grouped by their resource request, in first-seen order (one executor map per request)."""
+    groups: dict[tuple[tuple[str, float], ...], tuple[dict[str, float], list[Any]]] = {}
+    for job in jobs:
+        res = request(job)
+        groups.setdefault(tuple(sorted(res.items())), (res, []))[1].append(job)
+    return list(groups.values())
+
+
+def _job_device(device: str, resources: dict[str, float], executor: str) -> str:
+    """A Ray task without a GPU sees none (Ray hides them): it runs on the CPU."""
+    return "cpu" if executor == "ray" and not resources.get("num_gpus") else device
+
+
+def _resolved(ws: Workspace, spec: CellSpec) -> CellPlan | None:
+    try:
+        return resolve_cell(ws.snapshot, spec)
+    except BenchError:
+        return None
 
 
 def _fail_cells_of_failed_models(ws: Workspace, todo: list[CellState], failed: dict[tuple[str, str], BaseException],
