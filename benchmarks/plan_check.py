@@ -1,0 +1,220 @@
+#!/usr/bin/env python
+"""The plan checked by measurement at small scale (not a test: a table for BENCHMARKS.md).
+
+On this machine (CPU), for the feature stage of two (upstream, corpus) pairs:
+
+- MFCC over the synthetic corpus scaled to a few hours (``--hours``);
+- the random-init WavLM-Base+ (the architecture control: same FLOPs as the released weights) on
+  a subset, the English corpus at the embedded profile's size (about 14 minutes of audio).
+
+For each: the plan's projected cache bytes (:func:`harness.matrix.plan.make_plan`, the entries of
+:mod:`harness.features.entries`) against the bytes of the entry written; the projected RAM peak
+(the plan's terms over a measured process floor: a child that imports the same modules and
+extracts nothing) against the extraction's peak RSS; the projected wall time against the measured
+one. Wall time: WavLM from the plan's FLOPs over ``EFFICIENCY`` x the fp32 matmul rate measured
+just before (the efficiency is the one ``benchmarks/extraction.py`` measured, BENCHMARKS.md);
+MFCC from seconds per audio second calibrated on a run ten times smaller (it has no FLOPs to
+count: the check is that the cost scales with the audio as the plan assumes).
+
+Every extraction runs in a child process of its own (its peak RSS is its own).
+
+    flock /tmp/heavy.lock nice -n 10 python benchmarks/plan_check.py [--hours 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+EFFICIENCY = 0.69  # harness extraction / fp32 matmul rate on this CPU (BENCHMARKS.md, extraction efficiency)
+SYNTH_S_PER_UTTERANCE = 2.8
+
+
+def synth_options(hours: float) -> dict[str, Any]:
+    """Synthetic-corpus options for about ``hours`` of English audio (48 speakers, 32/8/8)."""
+    per_speaker = max(int(hours * 3600 / SYNTH_S_PER_UTTERANCE / 48), 2)
+    return {"speakers_per_language": 48, "utterances_per_speaker": per_speaker, "split_speakers": [32, 8, 8],
+            "long_per_test_split": 4, "short_per_test_split": 4, "seed": 0}
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Shared values written out in full: the harness's loader refuses anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def matmul_gflops(*, n: int = 2048, seconds: float = 3.0) -> float:
+    """fp32 matmul rate of torch on this CPU (as benchmarks/extraction.py measures it)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def make_workspace(folder: Path, *, hours: float) -> Path:
+    """A copy of the repository's YAML with three profiles: ``pc_big`` (MFCC, ``hours``), ``pc_small``
+    (MFCC, a tenth of it: the calibration) and ``pc_tf`` (the random-init WavLM-Base+, embedded size)."""
+    root = folder / "ws"
+    root.mkdir(parents=True)
+    shutil.copy(ROOT / "benchmark.yaml", root / "benchmark.yaml")
+    for sub in ("tasks", "downstreams", "reference"):
+        shutil.copytree(ROOT / sub, root / sub)
+    shutil.copytree(ROOT / "upstreams" / "cards", root / "upstreams" / "cards")
+    raw = yaml.safe_load((root / "benchmark.yaml").read_text())
+    embedded = raw["profiles"]["embedded"]
+    common = {"data": "synth", "downstreams": ["gender", "emotion"], "languages": ["en"], "seeds": [0]}
+    raw["profiles"]["pc_big"] = {**common, "upstreams": ["mfcc"], "synth": synth_options(hours)}
+    raw["profiles"]["pc_small"] = {**common, "upstreams": ["mfcc"], "synth": synth_options(hours / 10)}
+    raw["profiles"]["pc_tf"] = {**common, "upstreams": ["wavlm_base_plus@random"], "synth": embedded["synth"]}
+    (root / "benchmark.yaml").write_text(yaml.dump(raw, Dumper=_PlainDumper, sort_keys=False))
+    return root
+
+
+def child(root: str, profile: str, upstream: str, mode: str) -> None:
+    """In a fresh process: ``extract`` the pair's entry as the matrix does (prints seconds, bytes and
+    peak RSS as JSON), or only import what extraction imports (``base``: the process floor)."""
+    from harness.config import Workspace
+    from harness.config.plan import CellSpec, resolve_cell
+    from harness.features.build import features_for
+    from harness.features.upstream import build_upstream  # noqa: F401 - the floor imports it too
+    from harness.run.inputs import dataset_for
+
+    ws = Workspace(Path(root))
+    plan = resolve_cell(ws.snapshot, CellSpec(profile, upstream, "emotion", "en", 0))
+    dataset = dataset_for(ws.snapshot, plan)
+    if upstream != "mfcc":
+        import transformers  # noqa: F401 - imported by the adapter during extraction
+    out: dict[str, Any] = {}
+    if mode == "extract":
+        t0 = time.perf_counter()
+        store = features_for(ws.snapshot, plan, dataset, device="cpu", progress=False)
+        out = {"seconds": time.perf_counter() - t0, "bytes": store.bytes_on_disk,
+               "audio_s": store.meta.audio_seconds}
+    out["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps(out))
+
+
+def run_child(root: Path, profile: str, upstream: str, mode: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, __file__, "--child", str(root), profile, upstream, mode],
+                          capture_output=True, text=True, env=env, check=False)
+    if proc.returncode:
+        raise SystemExit(f"child {profile} {upstream} {mode} failed:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def planned_pair(root: Path, profile: str) -> Any:
+    from harness.config import Workspace
+    from harness.matrix.plan import make_plan
+    from harness.matrix.select import cells_of
+
+    ws = Workspace(root)
+    _, prof = ws.profile(profile)
+    plan = make_plan(ws.snapshot, cells_of(ws, profile, prof), budget_bytes=None)
+    assert len(plan.pairs) == 1, plan.pairs
+    return plan.pairs[0]
+
+
+def generate(root: Path, profile: str) -> float:
+    from harness.config import Workspace
+    from harness.synth import load_synth_corpus
+
+    ws = Workspace(root)
+    _, prof = ws.profile(profile)
+    t0 = time.perf_counter()
+    load_synth_corpus(root=ws.path("cache") / "corpora" / "synth", language="en", options=prof.synth.model_dump())
+    return time.perf_counter() - t0
+
+
+def row(name: str, projected: float, measured: float, unit: str) -> str:
+    err = (projected - measured) / measured if measured else float("nan")
+    flag = "ok" if abs(err) <= 0.20 else "OFF"
+    scale = {"GB": 1e9, "MB": 1e6, "s": 1.0}[unit]
+    return (f"{name:<44} {projected / scale:>12.3f} {measured / scale:>12.3f} {unit:<3} {err:>+8.1%}  {flag}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--hours", type=float, default=3.0)
+    p.add_argument("--keep", help="workspace folder to keep (default: a temporary one, removed)")
+    p.add_argument("--child", nargs=4, metavar=("ROOT", "PROFILE", "UPSTREAM", "MODE"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.child:
+        child(*args.child)
+        return
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plan_check"))
+    for var in ("BENCH_CACHE", "BENCH_RESULTS", "BENCH_MODELS", "BENCH_CARDS", "BENCH_LEADERBOARDS", "BENCH_ROOT"):
+        os.environ.pop(var, None)
+    try:
+        root = make_workspace(folder, hours=args.hours)
+        lines = [f"machine: {os.cpu_count()} CPUs; synthetic English corpus scaled to {args.hours:g} h"]
+        for prof in ("pc_small", "pc_big", "pc_tf"):
+            lines.append(f"generated {prof}'s corpus in {generate(root, prof):.0f} s (not timed below)")
+        from harness.matrix.plan import PROCESS_BASE_BYTES
+
+        table = [f"{'quantity':<44} {'projected':>12} {'measured':>12}     {'error':>8}"]
+        # MFCC: calibrate on a tenth, project the full size
+        small_pair = planned_pair(root, "pc_small")
+        small = run_child(root, "pc_small", "mfcc", "extract")
+        s_per_audio_s = small["seconds"] / small["audio_s"]
+        pair = planned_pair(root, "pc_big")
+        base = run_child(root, "pc_big", "mfcc", "base")
+        big = run_child(root, "pc_big", "mfcc", "extract")
+        hours = pair.audio.seconds / 3600
+        lines.append(f"MFCC: {hours:.2f} h measured from the corpus ({pair.audio.utterances} utterances); "
+                     f"calibration run {small_pair.audio.seconds / 3600:.2f} h: {s_per_audio_s * 1000:.2f} ms "
+                     "per audio second")
+        table.append(row(f"mfcc, {hours:.2f} h: cache bytes", pair.frame_peak_bytes + pair.entries.pooled_bytes,
+                         big["bytes"], "GB"))
+        table.append(row(f"mfcc, {hours:.2f} h: extraction wall time", s_per_audio_s * pair.audio.seconds,
+                         big["seconds"], "s"))
+        ram = base["maxrss"] + pair.stages[0].ram_bytes - PROCESS_BASE_BYTES
+        table.append(row(f"mfcc, {hours:.2f} h: extraction peak RSS", ram, big["maxrss"], "MB"))
+        # the random-init transformer on a subset
+        tf = planned_pair(root, "pc_tf")
+        rate = matmul_gflops()
+        tf_base = run_child(root, "pc_tf", "wavlm_base_plus@random", "base")
+        tf_run = run_child(root, "pc_tf", "wavlm_base_plus@random", "extract")
+        tf_min = tf.audio.seconds / 60
+        lines.append(f"WavLM-Base+ random init: {tf_min:.1f} min of audio, {tf.arch.flops_per_audio_s / 1e9:.1f} GFLOP "
+                     f"per audio second ({tf.arch.flops_method}); fp32 matmul {rate:.0f} GFLOP/s measured before, "
+                     f"x {EFFICIENCY:.0%}")
+        table.append(row(f"wavlm_base_plus@random, {tf_min:.1f} min: cache bytes",
+                         tf.frame_peak_bytes + tf.entries.pooled_bytes, tf_run["bytes"], "GB"))
+        table.append(row(f"wavlm_base_plus@random, {tf_min:.1f} min: wall time",
+                         tf.stages[0].flops / (EFFICIENCY * rate * 1e9), tf_run["seconds"], "s"))
+        tf_ram = tf_base["maxrss"] + tf.stages[0].ram_bytes - PROCESS_BASE_BYTES
+        table.append(row(f"wavlm_base_plus@random, {tf_min:.1f} min: peak RSS", tf_ram, tf_run["maxrss"], "MB"))
+        lines.append(f"process floor (imports only): MFCC {base['maxrss'] / 1e6:.0f} MB, WavLM "
+                     f"{tf_base['maxrss'] / 1e6:.0f} MB")
+        lines.append(f"fp32 matmul again at the end: {matmul_gflops():.0f} GFLOP/s")
+        print("\n".join(lines + [""] + table))
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
