@@ -157,7 +157,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     budget = parse_size(args.disk_budget) if args.disk_budget else None
     main_gpu = gpu(ws.snapshot, args.gpu, tflops=args.gpu_tflops, utilisation=args.utilisation)
-    runtime = Runtime.bounded() if args.runtime == "bounded" else Runtime.checkout()
+    runtime = Runtime.bounded() if args.runtime == "bounded" else None  # None: the profile's, in this checkout
     plan = plan_for_profile(ws, profile=args.profile, only=parse_only(args.only), budget_bytes=budget, gpu_=main_gpu,
                             runtime=runtime, measure_corpora=not args.published)
     others = [gpu(ws.snapshot, name, utilisation=args.utilisation) for name in ("h200", "a100") if name != main_gpu.name]

@@ -10,7 +10,7 @@ corpus needs to be present: missing ones are counted from ``reference/corpus_siz
 
 What the runtime can do is a :class:`Runtime`: the cache scheme it writes, whether heads can stream
 the upstream (``features: stream``, detected from the schema) and whether finished frames are
-evicted. ``Runtime.checkout()`` is this checkout; ``Runtime.bounded()`` is issue 17's design (the
+evicted. ``Runtime.checkout(profile)`` is what this checkout runs for a profile; ``Runtime.bounded()`` is issue 17's design (the
 plan of a machine you are sizing for it).
 
 Figures are projections: FLOPs from the architecture, GPU-hours from the declared throughput of
@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -150,18 +150,24 @@ class Runtime:
     evicts: bool
     label: str
 
-    @staticmethod
-    def checkout() -> Runtime:
-        """This checkout: ``features: stream`` in the schema means the streaming heads, the bounded
-        sweep frames and the eviction are here (issue 17 ships them together)."""
-        from ..schema import Downstream
+    forced_stream: bool = False  # every frame-level pair streams (``features.source: stream``)
 
-        streaming = "stream" in get_args(Downstream.model_fields["features"].annotation)
-        if streaming:
-            return Runtime("bounded", True, True, "this checkout (bounded sweep frames, streaming heads, eviction)")
-        return Runtime("all_candidates", False, False,
-                       "this checkout (every candidate layer's frames for the whole corpus, no streaming, "
-                       "no eviction)")
+    @staticmethod
+    def checkout(profile: Any = None) -> Runtime:
+        """What this checkout runs for ``profile``: its ``features`` settings (``source``,
+        ``sweep_frames``, ``evict_frames``) where the profile schema has them (the streaming heads of
+        issue 17), else every candidate layer's frames for the whole corpus, no streaming, no eviction."""
+        spec = getattr(profile, "features", None)
+        if spec is None or not hasattr(spec, "sweep_frames"):
+            return Runtime("all_candidates", False, False,
+                           "this checkout (every candidate layer's frames for the whole corpus, no streaming, "
+                           "no eviction)")
+        scheme: Scheme = "bounded" if spec.sweep_frames == "bounded" else "all_candidates"
+        source = str(getattr(spec, "source", "cache"))
+        evicts = bool(getattr(spec, "evict_frames", False))
+        return Runtime(scheme, source in ("stream", "auto"), evicts,
+                       f"the profile's features: source {source}, sweep_frames {spec.sweep_frames}, "
+                       f"evict_frames {str(evicts).lower()}", forced_stream=source == "stream")
 
     @staticmethod
     def bounded() -> Runtime:
@@ -196,6 +202,7 @@ class PairPlan:
     entries: PairEntries
     stages: tuple[StageCost, ...]
     cells: tuple[str, ...]
+    frames_if_cached: int = 0  # a streamed pair: the frames it would have written
 
     @property
     def frame_peak_bytes(self) -> int:
@@ -283,12 +290,12 @@ def make_plan(snap: Snapshot, cells: Sequence[CellSpec], *, budget_bytes: int | 
     from its files (else every corpus comes from the published table); ``published_fallback``:
     count an absent corpus from the published table (False: leave its cells out, as a run that
     finds them unavailable writes nothing for them)."""
-    runtime = runtime or Runtime.checkout()
+    profile_name = cells[0].profile if cells else snap.profile(None)[0]
+    runtime = runtime or Runtime.checkout(snap.profile(profile_name)[1])
     g = gpu_ or gpu(snap)
     groups: dict[tuple[str, str], list[CellPlan]] = defaultdict(list)
     upstream_of: dict[tuple[str, str], str] = {}
     unplanned: list[str] = []
-    profile_name = cells[0].profile if cells else snap.profile(None)[0]
     for spec in cells:
         try:
             plan = resolve_cell(snap, spec)
@@ -497,15 +504,21 @@ def _decide(snap: Snapshot, pairs: list[PairPlan], groups: dict[tuple[str, str],
     frames, so a pair whose frames alone would pass the budget streams; without eviction the frames
     add up, so the largest pairs stream until the sum fits. Without streaming nothing changes (the
     budget check then refuses)."""
-    if budget is None or not runtime.streaming:
-        return pairs
-    pooled = sum(p.entries.pooled_bytes for p in pairs)
     out = list(pairs)
 
     def restream(i: int, why: str) -> None:
         p = out[i]
-        out[i] = _pair(snap, groups[(p.card, p.corpus)], p.upstream, p.audio, p.arch, runtime, g, streamed=True,
-                       why=why)
+        out[i] = replace(_pair(snap, groups[(p.card, p.corpus)], p.upstream, p.audio, p.arch, runtime, g,
+                               streamed=True, why=why), frames_if_cached=p.frame_peak_bytes)
+
+    if runtime.forced_stream:
+        for i, p in enumerate(out):
+            if p.frame_peak_bytes:
+                restream(i, "the profile streams every frame-level head (features.source: stream)")
+        return out
+    if budget is None or not runtime.streaming:
+        return out
+    pooled = sum(p.entries.pooled_bytes for p in pairs)
 
     if runtime.evicts:
         for i, p in enumerate(out):
@@ -635,6 +648,11 @@ def render_plan(plan: MatrixPlan, *, other_gpus: Sequence[Gpu] = ()) -> str:
                                                   f"{plan.schedule[plan.peak_step].corpus}" if plan.schedule else ""),
               f"  budget: {_gb(plan.budget_bytes)} -> " + ("fits" if plan.fits else "DOES NOT FIT"),
               f"  RAM peak of one job: {_gb(max((p.ram_peak_bytes for p in plan.pairs), default=0))}"]
+    streamed = [p.frames_if_cached for p in plan.pairs if p.mode == "stream"]
+    cached = [p.frame_peak_bytes for p in plan.pairs if p.mode == "cache"]
+    if streamed and cached:
+        lines.append(f"  a profile with features.source auto chooses as this plan with features.stream_above_gb "
+                     f"between {max(cached) / 1e9:.0f} and {min(streamed) / 1e9:.0f} (frames of one pair, GB)")
     lines += ["", "schedule (upstream by upstream; frames evicted when every job reading them is done):"
               if plan.runtime.evicts else "schedule (no eviction in this runtime: entries add up):"]
     for i, s in enumerate(plan.schedule):
