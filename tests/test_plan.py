@@ -144,7 +144,7 @@ def test_resource_requests_follow_the_plan(workspace_dir: Path, tmp_path: Path,
     no_corpora(monkeypatch, tmp_path)
     ws = workspace(workspace_dir)
     plan = plan_for_profile(ws, profile="paper", only={"upstream": {"wavlm_large"}, "language": {"fi"}},
-                            budget_bytes=200 * GB, runtime=Runtime.bounded())
+                            budget_bytes=150 * GB, runtime=Runtime.bounded())
     from harness.config.plan import resolve_cell
 
     streamed = resolve_cell(ws.snapshot, CellSpec("paper", "wavlm_large", "topic", "fi", 0))
