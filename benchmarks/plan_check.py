@@ -72,9 +72,10 @@ def matmul_gflops(*, n: int = 2048, seconds: float = 3.0) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def make_workspace(folder: Path, *, hours: float) -> Path:
+def make_workspace(folder: Path, *, hours: float, tf_synth: str = "embedded") -> Path:
     """A copy of the repository's YAML with three profiles: ``pc_big`` (MFCC, ``hours``), ``pc_small``
-    (MFCC, a tenth of it: the calibration) and ``pc_tf`` (the random-init WavLM-Base+, embedded size)."""
+    (MFCC, a tenth of it: the calibration) and ``pc_tf`` (the random-init WavLM-Base+ on the English
+    corpus at the ``tf_synth`` profile's size)."""
     root = folder / "ws"
     root.mkdir(parents=True)
     shutil.copy(ROOT / "benchmark.yaml", root / "benchmark.yaml")
@@ -82,11 +83,11 @@ def make_workspace(folder: Path, *, hours: float) -> Path:
         shutil.copytree(ROOT / sub, root / sub)
     shutil.copytree(ROOT / "upstreams" / "cards", root / "upstreams" / "cards")
     raw = yaml.safe_load((root / "benchmark.yaml").read_text())
-    embedded = raw["profiles"]["embedded"]
     common = {"data": "synth", "downstreams": ["gender", "emotion"], "languages": ["en"], "seeds": [0]}
     raw["profiles"]["pc_big"] = {**common, "upstreams": ["mfcc"], "synth": synth_options(hours)}
     raw["profiles"]["pc_small"] = {**common, "upstreams": ["mfcc"], "synth": synth_options(hours / 10)}
-    raw["profiles"]["pc_tf"] = {**common, "upstreams": ["wavlm_base_plus@random"], "synth": embedded["synth"]}
+    raw["profiles"]["pc_tf"] = {**common, "upstreams": ["wavlm_base_plus@random"],
+                                "synth": raw["profiles"][tf_synth]["synth"]}
     (root / "benchmark.yaml").write_text(yaml.dump(raw, Dumper=_PlainDumper, sort_keys=False))
     return root
 
@@ -157,6 +158,8 @@ def row(name: str, projected: float, measured: float, unit: str) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--hours", type=float, default=3.0)
+    p.add_argument("--tf-synth", default="embedded", choices=("embedded", "smoke"),
+                   help="the transformer's subset: the English corpus at this profile's size")
     p.add_argument("--keep", help="workspace folder to keep (default: a temporary one, removed)")
     p.add_argument("--child", nargs=4, metavar=("ROOT", "PROFILE", "UPSTREAM", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -168,7 +171,7 @@ def main() -> None:
     for var in ("BENCH_CACHE", "BENCH_RESULTS", "BENCH_MODELS", "BENCH_CARDS", "BENCH_LEADERBOARDS", "BENCH_ROOT"):
         os.environ.pop(var, None)
     try:
-        root = make_workspace(folder, hours=args.hours)
+        root = make_workspace(folder, hours=args.hours, tf_synth=args.tf_synth)
         lines = [f"machine: {os.cpu_count()} CPUs; synthetic English corpus scaled to {args.hours:g} h"]
         for prof in ("pc_small", "pc_big", "pc_tf"):
             lines.append(f"generated {prof}'s corpus in {generate(root, prof):.0f} s (not timed below)")
