@@ -53,7 +53,7 @@ GPU_UTILISATION = 0.3  # share of the declared peak a bf16 encoder forward reach
 CPU_GFLOPS_PER_CORE = 50.0  # fp32 on one core for heads (extraction reached 77 per core here: BENCHMARKS.md)
 HEAD_TRAIN_FACTOR = 3.0  # a training step: forward + backward ~ 3 forwards
 PROCESS_BASE_BYTES = 700_000_000  # python + torch + transformers imported: the floor of every job's RSS
-SIGNAL_CPU_S_PER_AUDIO_S = 0.004  # MFCC: CPU seconds per audio second, decoding included (BENCHMARKS.md)
+SIGNAL_CPU_S_PER_AUDIO_S = 0.03  # MFCC: CPU seconds per audio second, decoding included (plan_check, 2 loaded cores)
 SYNTH_UTTERANCE_S = 2.8  # the synthetic corpus's mean utterance, when it is not generated yet
 
 Mode = Literal["cache", "stream"]
