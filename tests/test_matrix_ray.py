@@ -132,11 +132,14 @@ def _term_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def start_head(temp_dir: Path) -> RayHead:
-    """``ray start --head --block`` on loopback with free ports and its own temp dir; returns when it is up."""
+def start_head(temp_dir: Path, *, num_gpus: int = 0) -> RayHead:
+    """``ray start --head --block`` on loopback with free ports and its own temp dir; returns when it is up.
+
+    ``num_gpus``: GPUs the head declares (a Ray resource only: a task holding one sees no CUDA device here)."""
     port = free_port()
     ray_cli = str(Path(sys.executable).parent / "ray")
-    cmd = [ray_cli, "start", "--head", "--block", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
+    cmd = [ray_cli, "start", "--head", "--block", "--port", str(port), "--num-cpus", "2", "--num-gpus", str(num_gpus),
+           "--include-dashboard=false",
            "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp_dir), "--disable-usage-stats",
            "--dashboard-agent-listen-port", str(free_port()), "--dashboard-port", str(free_port())]
     if importlib.util.find_spec("grpc") is not None:  # with ray[client] installed the head opens a client port too
@@ -305,6 +308,37 @@ def test_ray_matrix_writes_the_same_results_as_local(ray_head: RayHead, workspac
         assert comparable(result_json(ws, spec) or {}) == expected[spec], spec.label
     assert list((tmp_path / "ray" / "cache" / "features" / "mfcc").rglob("COMPLETE"))
     assert (Path(remote.leaderboards or "") / "table1_gender.md").is_file()
+
+
+def test_ray_requests_follow_the_plan(workspace_dir: Path, synth_corpora: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a cluster that declares a GPU, ``--device cuda``: the extraction job asks for the GPU, the
+    cells (heads on cached features) ask for one CPU and no GPU and run on the CPU; the cells are ok
+    although the GPU is only declared (a cell holding it would fail: there is no CUDA device here).
+    The executor is the real RayExecutor, recording the requests it is given."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="rayg", dir="/tmp"))
+    head = start_head(temp_dir, num_gpus=1)
+    try:
+        add_profile(workspace_dir, "mt_res", upstreams=["mfcc"], downstreams=["gender"])
+        root = ray_workspace(workspace_dir, synth_corpora, tmp_path, monkeypatch, "res")
+        seen: list[tuple[str, dict[str, float], int]] = []
+
+        class Recording(RayExecutor):
+            def map(self, fn: Any, jobs: list[Any], *, on_done: Any, resources: dict[str, float] | None = None) -> None:
+                seen.append((getattr(fn, "func", fn).__name__, dict(resources or {}), len(jobs)))
+                super().map(fn, jobs, on_done=on_done, resources=resources)
+
+        monkeypatch.setattr("harness.matrix.stages.make_executor",
+                            lambda kind, *, address, ws: Recording(address=address, workspace=ws))
+        out = run_matrix(workspace(root), profile="mt_res", progress=False, executor="ray", address=head.address,
+                         device="cuda", leaderboard=False)
+        assert out.counts.get("ok") == 1, (out, seen)
+        assert ("_extract_job", {"num_cpus": 1, "num_gpus": 1}, 1) in seen
+        assert ("_cell_job", {"num_cpus": 1, "num_gpus": 0}, 1) in seen
+        assert all(r["num_gpus"] == 0 for name, r, _ in seen if name != "_extract_job")
+    finally:
+        stop_head(head)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def killer_profile(root: Path, marker: Path, *, always: bool = False) -> None:
