@@ -47,7 +47,9 @@ def print_cell_result(outcome: CellOutcome) -> None:
             if summary is not None:
                 table.add_row(name, str(summary))
     if res.layer is not None:
-        table.add_row("layer", f"{res.layer.chosen} ({res.layer.rule})")
+        weights = res.layer.weights
+        chosen = res.layer.chosen if weights is None else "weights " + " ".join(f"{w:.2f}" for w in weights)
+        table.add_row("layer", f"{chosen} ({res.layer.rule})")
     t = res.timings
     table.add_row("wall time", f"{(t and t.total_s) or 0:.1f} s (features {(t and t.features_s) or 0:.1f} s, "
                                f"train {(t and t.train_s) or 0:.1f} s)")

@@ -101,6 +101,14 @@ class Profile(Strict):
     # CPU (batched forwards are slower there: see harness.features.extract.batch_seconds)
     extract_batch_s: float | None = Field(None, gt=0)
     language_fallback: Literal["english_model", "skip"] = "english_model"
+    # SUPERB's layer modes for every downstream that trains a head and sweeps (`layer: sweep`):
+    # weighted_sum (softmax weights over all layers, learned with the head) or mean (of all
+    # layers). None: each downstream's own `layer`. See :func:`downstream_layer`.
+    layer: Literal["weighted_sum", "mean"] | None = None
+    # the profile this one mirrors: its downstream recipes (`profiles.<name>` in downstreams/*.yaml)
+    # are used where the downstream has none for this profile, and the leaderboard shows its
+    # single-layer scores beside this profile's (superb: embedded)
+    baseline_profile: str | None = None
 
 
 class Benchmark(Strict):
@@ -171,7 +179,8 @@ class Downstream(Strict):
     # z-score each feature dimension with the training split's statistics before the head
     # (the probe then sees MFCC energies and transformer dimensions on one scale).
     standardize: bool = True
-    layer: Literal["sweep", "last", "weighted_sum", "mean"] | int = "sweep"  # weighted_sum, mean: not run yet
+    # sweep (the paper), last, an index, or SUPERB's modes over every layer: weighted_sum, mean
+    layer: Literal["sweep", "last", "weighted_sum", "mean"] | int = "sweep"
     layer_from: str | None = None  # use the layer chosen by this other downstream (same upstream, language)
     sweep: SweepSpec = Field(default_factory=SweepSpec)
     head_args: dict[str, Any] = Field(default_factory=dict)
@@ -179,6 +188,15 @@ class Downstream(Strict):
     word_level: dict[str, Any] = Field(default_factory=dict)  # recipe overrides for small models
     options: dict[str, Any] = Field(default_factory=dict)  # kind-specific options (see the task kind's runner)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)  # profile -> overrides
+
+
+def downstream_layer(downstream: Downstream, profile: Profile) -> str | int:
+    """The ``layer`` setting a downstream runs with under ``profile``: the profile's layer mode
+    replaces ``sweep`` for downstreams that train a head; fixed layers, ``last`` and ``layer_from``
+    downstreams (which train nothing) keep their own."""
+    if profile.layer is not None and downstream.layer == "sweep" and downstream.head is not None:
+        return profile.layer
+    return downstream.layer
 
 
 # --------------------------------------------------------------------------- upstream cards

@@ -55,7 +55,9 @@ class LayerRule:
     - ``from_cell``: the layer chosen by the cell ``source`` (the English task of a model without
       a variant for this language, the paper's rule; or the ``layer_from`` downstream), else
       ``fallback`` when that cell cannot run here;
-    - ``weighted_sum`` / ``mean``: every layer, learned weights or a plain mean (not implemented yet).
+    - ``weighted_sum`` / ``mean``: every layer, mixed by softmax weights learned with the head
+      (SUPERB) or by their plain mean (:class:`~harness.probe.heads.LayerMix`); set by the
+      downstream or, for every downstream that sweeps, by the profile's ``layer``.
     """
 
     kind: LayerKind

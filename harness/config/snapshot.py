@@ -25,7 +25,17 @@ from pydantic import BaseModel, ValidationError
 from .. import yamlio
 from ..errors import BenchError, ConfigError, DuplicateNameError, Problem, UnknownNameError
 from ..identity import short_hash
-from ..schema import Benchmark, Card, Downstream, Paths, Profile, Recipe, Task, Training
+from ..schema import (
+    Benchmark,
+    Card,
+    Downstream,
+    Paths,
+    Profile,
+    Recipe,
+    Task,
+    Training,
+    downstream_layer,
+)
 from .overrides import deep_merge
 from .problems import problems_from_validation
 
@@ -223,13 +233,22 @@ class Snapshot:
         key = ("resolved_downstream", name, profile, word_level, path, _stamp(path) if path else None)
         return self._kept(key, lambda: self._resolve_downstream(name, profile=profile, word_level=word_level))
 
+    def _profile_or_none(self, name: str) -> Profile | None:
+        """The profile ``name`` (overrides applied), None for a name benchmark.yaml lacks (a
+        downstream file validated on its own)."""
+        return self.profile(name)[1] if name and name in self.benchmark.profiles else None
+
     def _resolve_downstream(self, name: str, *, profile: str, word_level: bool) -> ResolvedDownstream:
         ds = self.downstream(name)
         recipe: dict[str, Any] = {"head_args": ds.head_args, "training": ds.training.model_dump(mode="json")}
         if word_level and ds.word_level:
             recipe = deep_merge(recipe, ds.word_level)
-        if profile in ds.profiles:
-            recipe = deep_merge(recipe, ds.profiles[profile])
+        prof = self._profile_or_none(profile)
+        recipe_profile = profile if profile in ds.profiles or prof is None else prof.baseline_profile
+        if recipe_profile in ds.profiles:
+            recipe = deep_merge(recipe, ds.profiles[recipe_profile])
+        if prof is not None and downstream_layer(ds, prof) != ds.layer:
+            ds = ds.model_copy(update={"layer": downstream_layer(ds, prof)})
         cli = self.overrides.get("downstream") or {}
         top_level = {k: v for k, v in cli.items() if k not in ("head_args", "training")}
         where = str(self.downstream_files()[name])

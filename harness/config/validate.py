@@ -165,6 +165,10 @@ def validate(snap: Snapshot) -> list[Problem]:
                     problems.append(Problem(bench_path, f"profiles.{pname}.downstreams[{i}]",
                                             "a downstream in downstreams/", repr(ds_name),
                                             did_you_mean(ds_name, snap.downstream_files())))
+            if pspec.baseline_profile is not None and pspec.baseline_profile not in bench.profiles:
+                problems.append(Problem(bench_path, f"profiles.{pname}.baseline_profile", "a profile of benchmark.yaml",
+                                        repr(pspec.baseline_profile),
+                                        did_you_mean(pspec.baseline_profile, bench.profiles)))
             for i, lang in enumerate(pspec.languages):
                 if lang not in LANGUAGES:
                     problems.append(Problem(bench_path, f"profiles.{pname}.languages[{i}]",

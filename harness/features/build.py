@@ -23,7 +23,7 @@ def features_for(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, device: st
     """The cell's feature cache entry (computed now if missing; one upstream pass per card and audio set)."""
 
     def frame_layers(num_layers: int) -> list[int]:
-        return frame_layers_for_profile(snap, profile=plan.profile, num_layers=num_layers)
+        return frame_layers_for_profile(snap, profile=plan.profile, num_layers=num_layers, granularity=plan.granularity)
 
     return ensure_features(workspace=snap, card=plan.card, dataset=dataset, language=plan.spec.language,
                            frame_layers=frame_layers, device=device, batch_s=plan.profile.extract_batch_s,

@@ -110,12 +110,13 @@ class FeatureStore:
     def __contains__(self, utt_id: object) -> bool:
         return utt_id in self._index
 
-    def pooled(self, *, layer: int, window_s: float | None = None) -> np.ndarray:
-        """[N, D] float16 mean-pooled features of ``layer`` (rows in ``ids`` order)."""
+    def pooled(self, *, layer: int | Sequence[int], window_s: float | None = None) -> np.ndarray:
+        """[N, D] float16 mean-pooled features of ``layer`` (rows in ``ids`` order); a sequence
+        of layers gives them stacked, [N, L, D] (the layer modes)."""
         name = window_name(window_s)
         arr = np.memmap(self.path / f"pooled_{name}.f16", dtype=np.float16, mode="r",
                         shape=(len(self.meta.ids), self.meta.num_layers, self.meta.hidden_size))
-        return np.asarray(arr[:, layer, :])
+        return np.asarray(arr[:, layer if isinstance(layer, int) else list(layer), :])
 
     def has_frames(self, layer: int) -> bool:
         return layer in self.meta.frame_layers
@@ -135,8 +136,13 @@ class FeatureStore:
         arr, off = self.frames(layer=layer)
         return [np.array(arr[off[i]: off[i + 1]]) for i in self.index_of(ids)]
 
-    def gather(self, ids: Sequence[str], *, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """The frames of ``ids`` concatenated (one float16 copy) and their offsets [len(ids) + 1]."""
+    def gather(self, ids: Sequence[str], *, layer: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The frames of ``ids`` concatenated (one float16 copy, [sum T, D]) and their offsets
+        [len(ids) + 1]; a sequence of layers gives them stacked, [sum T, L, D] (the layer modes)."""
+        if not isinstance(layer, int):
+            parts = [self.gather(ids, layer=one) for one in layer]
+            offsets = parts[0][1] if parts else np.zeros(len(ids) + 1, np.int64)
+            return np.stack([x for x, _ in parts], axis=1), offsets
         arr, off = self.frames(layer=layer)
         rows = self.index_of(ids)
         lengths = (off[rows + 1] - off[rows]) if len(rows) else np.zeros(0, np.int64)

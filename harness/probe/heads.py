@@ -79,3 +79,55 @@ class BiLSTMHead(nn.Module):
         if self.pooling == "mean":
             pooled = pooled / mask.sum(1, keepdim=True).clamp(min=1)
         return self.out(self.mlp(pooled))
+
+
+LayerMode = Literal["weighted_sum", "mean"]
+LAYER_MODES: tuple[LayerMode, ...] = ("weighted_sum", "mean")
+
+
+class LayerMix(nn.Module):
+    """SUPERB's layer modes: features of every layer ``[..., L, D]`` -> one vector ``[..., D]``.
+
+    - ``weighted_sum``: ``sum_l softmax(w)_l x_l`` with learnable logits ``w`` [L], initialised
+      to zero (equal weights), trained with the head (s3prl's ``Featurizer``);
+    - ``mean``: the plain mean over layers (no parameter).
+
+    The mix is linear, so mixing pooled vectors equals pooling the mixed frames: pooled heads
+    read the cache's per-layer pooled vectors ``[B, L, D]``, frame heads the frames ``[B, T, L, D]``.
+    """
+
+    def __init__(self, *, num_layers: int, mode: LayerMode):
+        super().__init__()
+        if mode not in LAYER_MODES:
+            raise ValueError(f"layer mode {mode!r}: expected one of {list(LAYER_MODES)}")
+        if num_layers < 1:
+            raise ValueError(f"layer mix over {num_layers} layers: expected at least 1")
+        self.mode = mode
+        self.num_layers = num_layers
+        self.logits_L = nn.Parameter(torch.zeros(num_layers)) if mode == "weighted_sum" else None
+
+    def weights(self) -> torch.Tensor:
+        """The weight of each layer ``[L]`` (they sum to 1)."""
+        if self.logits_L is None:
+            return torch.full((self.num_layers,), 1.0 / self.num_layers)
+        return torch.softmax(self.logits_L, dim=0)
+
+    def forward(self, x_LD: torch.Tensor) -> torch.Tensor:
+        if x_LD.shape[-2] != self.num_layers:
+            raise ValueError(f"layer mix: input has {x_LD.shape[-2]} layers on axis -2 (shape {tuple(x_LD.shape)}), "
+                             f"the mix was built for {self.num_layers}")
+        w = self.weights().to(device=x_LD.device, dtype=x_LD.dtype)
+        return torch.einsum("...ld,l->...d", x_LD, w)
+
+
+class LayerMixHead(nn.Module):
+    """A head reading a :class:`LayerMix` of every layer: ``head(mix(x), lengths)``; the mix's
+    weights are parameters of this module, so they train jointly with the head."""
+
+    def __init__(self, head: nn.Module, *, num_layers: int, mode: LayerMode):
+        super().__init__()
+        self.mix = LayerMix(num_layers=num_layers, mode=mode)
+        self.head = head
+
+    def forward(self, x: torch.Tensor, lengths_B: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.mix(x), lengths_B)

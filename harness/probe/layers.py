@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BenchError
+from ..schema import downstream_layer
 
 if TYPE_CHECKING:
     from ..config.snapshot import Snapshot
@@ -30,17 +31,21 @@ def candidate_layers(num_layers: int, *, stride: str | int = "paper") -> list[in
     return list(range(1, num_layers, max(step, 1)))
 
 
-def frame_layers_for_profile(snap: Snapshot, *, profile: Profile, num_layers: int) -> list[int]:
-    """Every layer whose frames some downstream of the profile may read (sweep candidates or fixed layers)."""
+def frame_layers_for_profile(snap: Snapshot, *, profile: Profile, num_layers: int,
+                             granularity: str = "frame") -> list[int]:
+    """Every layer whose frames some downstream of the profile may read (sweep candidates, fixed
+    layers, every layer for the layer modes), so that one cache entry serves every cell of the
+    profile. Pooled downstreams read the per-layer pooled vectors, except on a word-level
+    upstream (``granularity == "word"``), whose pooled items are the stored word rows."""
     needed: set[int] = set()
     for name in profile.downstreams:
         try:
             ds = snap.downstream(name)
         except BenchError:
             continue
-        if ds.features != "frames":
+        if ds.features != "frames" and granularity != "word":
             continue
-        needed.update(layers_of(ds.layer, stride=ds.sweep.stride, num_layers=num_layers))
+        needed.update(layers_of(downstream_layer(ds, profile), stride=ds.sweep.stride, num_layers=num_layers))
     return sorted(needed)
 
 
@@ -50,6 +55,6 @@ def layers_of(layer: Any, *, stride: str | int, num_layers: int) -> list[int]:
         return candidate_layers(num_layers, stride=stride)
     if layer == "last":
         return [num_layers - 1]
-    if layer in ("weighted_sum", "mean"):
+    if layer in ("weighted_sum", "mean"):  # every layer, mixed by the head
         return list(range(num_layers))
     return [int(layer)]

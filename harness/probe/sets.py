@@ -20,15 +20,18 @@ if TYPE_CHECKING:
     from ..data import LabelledSet
     from ..features.cache import FeatureStore
 
-SetsFor = Callable[[int], tuple[dict[str, FeatureSet], list[str]]]
+# A layer index, or a tuple of layers stacked on an axis before D (the layer modes).
+LayerSel = int | tuple[int, ...]
+SetsFor = Callable[[LayerSel], tuple[dict[str, FeatureSet], list[str]]]
 
 
-def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, layer: int, features: str,
+def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, layer: LayerSel, features: str,
                        pool_window_s: float | None, word_items: bool,
                        standardize: bool = False) -> tuple[dict[str, FeatureSet], list[str]]:
     """Feature sets per split from the cache; items the extraction skipped are dropped and named.
 
-    With ``standardize`` every split is z-scored with the training split's statistics."""
+    With ``standardize`` every split is z-scored with the training split's statistics (per layer
+    when ``layer`` is a tuple of layers: features [N, L, D] or [sum T, L, D])."""
     out: dict[str, FeatureSet] = {}
     dropped: list[str] = []
     for name, ls in splits.items():
@@ -44,7 +47,7 @@ def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, l
             out[name] = FeatureSet("pooled", x, np.repeat(y, counts).astype(np.int64), item_ids)
         elif features == "pooled":
             x = store.pooled(layer=layer, window_s=pool_window_s)[store.index_of(ids)] if ids else \
-                np.zeros((0, store.meta.hidden_size), np.float16)
+                np.zeros((0, *_layer_shape(layer), store.meta.hidden_size), np.float16)
             out[name] = FeatureSet("pooled", np.asarray(x), y, ids)
         else:
             x, off = store.gather(ids, layer=layer)
@@ -63,8 +66,12 @@ def feature_sets_for(store: FeatureStore, splits: dict[str, LabelledSet],
     word_items = plan.granularity == "word" and cfg.features == "pooled"
     pool_window = cfg.pool_window_s if plan.granularity == "frame" else None
 
-    def sets_for(layer: int) -> tuple[dict[str, FeatureSet], list[str]]:
+    def sets_for(layer: LayerSel) -> tuple[dict[str, FeatureSet], list[str]]:
         return build_feature_sets(store, splits, layer=layer, features=cfg.features, pool_window_s=pool_window,
                                   word_items=word_items, standardize=cfg.standardize)
 
     return sets_for
+
+
+def _layer_shape(layer: LayerSel) -> tuple[int, ...]:
+    return () if isinstance(layer, int) else (len(layer),)

@@ -23,6 +23,7 @@ from ..faults import maybe_crash
 from ..progress import make_progress
 from ..registry import HEADS
 from ..schema import Training
+from .heads import LAYER_MODES, LayerMixHead
 
 if TYPE_CHECKING:
     from ..config.plan import CellPlan
@@ -37,6 +38,10 @@ class FeatureSet:
     and ``offsets`` [N + 1] delimit the items. ``mean``/``std`` [D] standardise the features as
     the head reads them (statistics of the training split); ``dims`` then restricts the feature
     dimensions (the 10%-capacity retraining).
+
+    Layer modes (``weighted_sum``, ``mean``) read every layer at once: ``x`` is then [N, L, D]
+    or [sum T, L, D], ``mean``/``std`` are [L, D] (each layer standardised on its own) and
+    ``dims`` restricts the last axis.
     """
 
     kind: str
@@ -53,7 +58,12 @@ class FeatureSet:
 
     @property
     def dim(self) -> int:
-        return int(len(self.dims)) if self.dims is not None else int(self.x.shape[1])
+        return int(len(self.dims)) if self.dims is not None else int(self.x.shape[-1])
+
+    @property
+    def layers(self) -> int | None:
+        """The number of stacked layers (layer modes), or None for one layer's features."""
+        return int(self.x.shape[1]) if self.x.ndim == 3 else None
 
     def subset(self, index: Sequence[int] | np.ndarray) -> FeatureSet:
         index = np.asarray(index, dtype=np.int64)
@@ -62,7 +72,7 @@ class FeatureSet:
             return FeatureSet("pooled", self.x[index], self.y[index], ids, dims=self.dims, mean=self.mean, std=self.std)
         assert self.offsets is not None
         seqs = [self.x[self.offsets[i]: self.offsets[i + 1]] for i in index]
-        x, off = concat_sequences(seqs, dim=self.x.shape[1])
+        x, off = concat_sequences(seqs, dim=self.x.shape[1:])
         return FeatureSet("frames", x, self.y[index], ids, offsets=off, dims=self.dims, mean=self.mean, std=self.std)
 
     def with_dims(self, dims: np.ndarray | None) -> FeatureSet:
@@ -78,10 +88,11 @@ class FeatureSet:
         return np.diff(self.offsets)
 
     def stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-dimension mean and standard deviation over all items (pooled) or frames (frames)."""
+        """Per-dimension mean and standard deviation over all items (pooled) or frames (frames);
+        [D], or [L, D] for stacked layers."""
         x = self.x
-        mean = np.zeros(x.shape[1], np.float64)
-        sq = np.zeros(x.shape[1], np.float64)
+        mean = np.zeros(x.shape[1:], np.float64)
+        sq = np.zeros(x.shape[1:], np.float64)
         n = max(len(x), 1)
         for start in range(0, len(x), 8192):  # chunks: float16 frames can be large (8192 x D x 8 bytes at a time)
             chunk = np.asarray(x[start: start + 8192], dtype=np.float64)
@@ -95,25 +106,28 @@ class FeatureSet:
         x = np.asarray(x, dtype=np.float32)
         if self.mean is not None and self.std is not None:
             x = (x - self.mean) / self.std
-        return x[:, self.dims] if self.dims is not None else x
+        return x[..., self.dims] if self.dims is not None else x
 
     def batch(self, index: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """(features float32 [B, D] or zero-padded [B, T, D], lengths [B])."""
+        """(features float32 [B, D] or zero-padded [B, T, D], lengths [B]); stacked layers add an
+        axis before D ([B, L, D], [B, T, L, D])."""
         if self.kind == "pooled":
             x = self._prepare(self.x[np.asarray(index)])
             return torch.from_numpy(np.ascontiguousarray(x)), torch.ones(len(index), dtype=torch.long)
         assert self.offsets is not None
         lens = [int(self.offsets[i + 1] - self.offsets[i]) for i in index]
-        out = np.zeros((len(index), max(lens), self.dim), np.float32)
+        out = np.zeros((len(index), max(lens), *self.x.shape[1:-1], self.dim), np.float32)
         for j, i in enumerate(index):
             out[j, : lens[j]] = self._prepare(self.x[self.offsets[i]: self.offsets[i + 1]])
         return torch.from_numpy(out), torch.tensor(lens, dtype=torch.long)
 
 
-def concat_sequences(seqs: Sequence[np.ndarray], *, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def concat_sequences(seqs: Sequence[np.ndarray], *, dim: int | tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences [T_i, *dim] concatenated and their offsets; ``dim``: the shape of one frame."""
     lens = [len(s) for s in seqs]
     off = np.concatenate([[0], np.cumsum(lens, dtype=np.int64)])
-    x = np.concatenate(seqs, axis=0) if seqs else np.zeros((0, dim), np.float16)
+    shape = (dim,) if isinstance(dim, int) else tuple(dim)
+    x = np.concatenate(seqs, axis=0) if seqs else np.zeros((0, *shape), np.float16)
     return x, off
 
 
@@ -258,12 +272,24 @@ def accuracy_of(head: nn.Module, data: FeatureSet, *, batch_size: int) -> float:
     return 100.0 * float(np.mean(pred == data.y))
 
 
-def head_for(plan: CellPlan, store: FeatureStore | None, *, input_size: int, num_classes: int) -> nn.Module:
+def head_for(plan: CellPlan, store: FeatureStore | None, *, input_size: int, num_classes: int,
+             num_layers: int | None = None) -> nn.Module:
     """A fresh head of the cell's downstream (the cell, the sweep and the 10% retraining all use
-    this); frame-level heads get the cache's frame rate."""
+    this); frame-level heads get the cache's frame rate.
+
+    ``num_layers``: the head reads that many stacked layers ([..., L, D]) through a
+    :class:`~harness.probe.heads.LayerMix` of the cell's layer mode (``weighted_sum`` / ``mean``);
+    None: one layer's features, as the sweep and single-layer cells read them."""
     ds = plan.downstream
     if ds.head is None:
         raise BenchError(f"downstream {plan.spec.downstream!r} declares no head")
     rate = getattr(store.meta, "frame_rate_hz", None) if plan.granularity == "frame" and store is not None else None
-    return make_head(ds.head, head_args=ds.head_args, input_size=input_size, num_classes=num_classes,
+    head = make_head(ds.head, head_args=ds.head_args, input_size=input_size, num_classes=num_classes,
                      input_frame_rate_hz=rate)
+    if num_layers is None:
+        return head
+    mode = next((m for m in LAYER_MODES if m == plan.layer.kind), None)
+    if mode is None:
+        raise BenchError(f"cell {plan.spec.label}: a head over {num_layers} stacked layers needs a layer mode "
+                         f"({' or '.join(LAYER_MODES)}); the cell's layer rule is {plan.layer.kind!r}")
+    return LayerMixHead(head, num_layers=num_layers, mode=mode)

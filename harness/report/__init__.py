@@ -6,6 +6,8 @@ The pipeline, one module per seam:
   by attribute access) as runs grouped by row, task and language;
 - :mod:`~harness.report.aggregate`: seeds averaged with bootstrap intervals, failures as notes;
 - :mod:`~harness.report.tables`: :func:`build_tables`, laid out by ``reference/paper_layout.yaml``;
+- :mod:`~harness.report.compare`: a layer-mode profile's scores beside its baseline profile's
+  best single layer (``layer_modes``);
 - :mod:`~harness.report.model`: the frozen :class:`Table` / :class:`Row` / :class:`Cell` values;
 - :mod:`~harness.report.render`: :func:`render_markdown`, :func:`table_csv`, :func:`table_json`,
   ``index.md``;

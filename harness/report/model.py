@@ -75,6 +75,7 @@ CSV_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "capacity": (("", "value"), (".low", "low"), (".high", "high"), (".change_pct", "delta"),
                  (".seeds", "seeds")),
     "published": (("", "value"), (".diff", "delta")),
+    "score_layer": (("", "value"), (".low", "low"), (".high", "high"), (".seeds", "seeds"), (".layer", "text")),
 }
 
 

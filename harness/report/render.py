@@ -62,6 +62,8 @@ def _render_value(cell: Cell, column: Column) -> str:
         return _fmt(v, column.digits) + (f" ({_fmt_signed(cell.delta, column.digits)})" if cell.delta is not None else "")
     if kind == "pct":
         return f"{_fmt_signed(v, 1)}%"
+    if kind == "diff":
+        return _fmt_signed(v, column.digits)
     if kind == "params":
         return _fmt_params(v)
     main = (cell.text if kind == "layer" and cell.text else
@@ -74,6 +76,8 @@ def _render_value(cell: Cell, column: Column) -> str:
         main += f" [{_fmt(cell.low, column.digits)}, {_fmt(cell.high, column.digits)}]"
     if kind == "capacity" and cell.delta is not None:
         main += f" ({_fmt_signed(cell.delta, 1)}%)"
+    if kind == "score_layer" and cell.text:
+        main += f" ({cell.text})"
     return main
 
 

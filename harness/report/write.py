@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..tempfiles import TMP_TAG, remove_stale, temp_sibling
+from .compare import layer_mode_table
 from .html import render_html
 from .model import PublishedTables, Table
 from .overlap import OverlapSection, overlap_section
@@ -24,6 +25,8 @@ from .tables import N_BOOT, build_tables
 
 if TYPE_CHECKING:
     from ..config import Workspace
+    from ..run.record import CellResult
+    from ..schema import PaperLayout
 
 REFERENCE_FILE = Path("reference") / "paper_tables.yaml"
 
@@ -81,6 +84,7 @@ def write_leaderboards(ws: Workspace, *, profile: str, timestamp: bool = True, n
     layout = load_paper_layout(paper_layout_path(ws.root))
     tables = build_tables(records, published=load_published(ws.root), profile=profile, n_boot=n_boot,
                           show_published=show_published, layout=layout)
+    tables += layer_mode_tables(ws, records, profile=profile, layout=layout, n_boot=n_boot)
     out = ws.path("leaderboards") / profile
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(out.parent, prefix=f".{profile}{TMP_TAG}")
@@ -107,6 +111,23 @@ def write_leaderboards(ws: Workspace, *, profile: str, timestamp: bool = True, n
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return out
+
+
+def layer_mode_tables(ws: Workspace, records: Sequence[CellResult], *, profile: str, layout: PaperLayout,
+                      n_boot: int) -> list[Table]:
+    """The best-single-layer vs layer-mode table of a profile with a ``baseline_profile`` (read
+    from the baseline's results), as a list of zero or one table."""
+    from ..errors import BenchError
+
+    try:
+        baseline = ws.snapshot.profile(profile)[1].baseline_profile
+    except BenchError:  # a results folder of a profile benchmark.yaml no longer has
+        return []
+    if baseline is None:
+        return []
+    table = layer_mode_table(records, read_records(ws.path("results"), baseline), profile=profile,
+                             baseline=baseline, layout=layout, n_boot=n_boot)
+    return [table] if table is not None and table.rows else []
 
 
 def _swap_in(stage: Path, out: Path) -> None:

@@ -34,6 +34,7 @@ from ..corpora.load import task_splits
 from ..errors import BenchError, DataError, WeightsMissingError
 from ..features.build import features_for
 from ..metrics import classification_metrics
+from ..probe.heads import LayerMixHead
 from ..probe.sets import feature_sets_for
 from ..probe.train import head_for, predict, set_seed, train_head
 from ..registry import import_string
@@ -41,7 +42,7 @@ from ..results import environment
 from .context import CellContext
 from .inputs import cell_inputs, dataset_for
 from .record import CellResult, LayerChoice, ResultFileError, Timings, read_result, write_result
-from .steps.sweep import choose_layer
+from .steps.sweep import choose_layer, with_mix_weights
 
 if TYPE_CHECKING:
     from ..config.snapshot import Snapshot
@@ -224,14 +225,19 @@ def _run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, dev
     layer_info = choose_layer(snap=snap, plan=plan, store=store, sets_for=sets_for, classes=classes,
                               device=device, progress=progress)
     timings["layer_selection_s"] = time.perf_counter() - t
-    layer = int(layer_info.chosen or 0)
-    fsets, dropped = sets_for(layer)
+    # a layer mode (weighted_sum, mean) reads every layer, stacked; the head mixes them
+    layer: int | None = None if layer_info.mode else int(layer_info.chosen or 0)
+    every_layer = tuple(range(store.meta.num_layers))
+    fsets, dropped = sets_for(every_layer if layer is None else layer)
     t = time.perf_counter()
     set_seed(plan.spec.seed)  # the head's initialisation must not depend on whether the sweep was cached
-    head = head_for(plan, store, input_size=fsets["train"].dim, num_classes=len(classes))
+    head = head_for(plan, store, input_size=fsets["train"].dim, num_classes=len(classes),
+                    num_layers=fsets["train"].layers)
     tr = train_head(head, train=fsets["train"], dev=fsets["dev"], training=ds.training, seed=plan.spec.seed,
                     progress=progress, label=f"train {plan.spec.upstream}/{plan.spec.downstream}/{plan.spec.language}")
     timings["train_s"] = time.perf_counter() - t
+    if isinstance(head, LayerMixHead):
+        layer_info = with_mix_weights(layer_info, weights=head.mix.weights().detach().tolist(), paths=snap, plan=plan)
     pred, logits = predict(head, fsets["test"], batch_size=ds.training.batch_size)
     metrics = classification_metrics(fsets["test"].y, pred, num_classes=len(classes))
     dev_pred, _ = predict(head, fsets["dev"], batch_size=ds.training.batch_size) if len(fsets["dev"]) else (np.zeros(0), None)

@@ -41,7 +41,7 @@ class CellContext:
     plan: CellPlan
     dataset: Dataset
     store: FeatureStore | None
-    layer: int
+    layer: int | None  # None: every layer, mixed by the head (layer modes weighted_sum / mean)
     splits: dict[str, FeatureSet]
     classes: tuple[str, ...]
     head: nn.Module | None

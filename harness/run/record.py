@@ -141,7 +141,14 @@ class Predictions(Section):
 class LayerChoice(Section):
     """The layer the probe read and how it was chosen; ``curve`` maps a layer (as text) to its dev
     score when a sweep ran. ``rule`` is the word-discrimination downstream's ``layer`` setting
-    verbatim (a word or an index) for those cells."""
+    verbatim (a word or an index) for those cells.
+
+    Layer modes (SUPERB): ``mode`` is ``weighted_sum`` or ``mean``, ``chosen`` is None (the head
+    read every layer) and ``weights`` holds the weight of each layer (index = layer, summing to
+    1): the softmax of the logits learned with the head, or 1/L for ``mean``. ``weights_plot``
+    is the figure of the weights, drawn beside the sweep curve of ``curve_from`` (the profile's
+    ``baseline_profile`` sweep of the same upstream, downstream and language) when that exists.
+    Files written before these fields read them as None."""
 
     chosen: int | None = None
     rule: str | int | None = None
@@ -153,6 +160,10 @@ class LayerChoice(Section):
     plot: str | None = None
     from_language: str | None = None
     layer_from: str | None = None
+    mode: Literal["weighted_sum", "mean"] | None = None
+    weights: list[float] | None = None
+    weights_plot: str | None = None
+    curve_from: str | None = None
 
 
 class EpochRecord(Section):

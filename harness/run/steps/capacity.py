@@ -8,6 +8,9 @@ Contract of :func:`capacity_step` (a post-training step of a classification cell
    log-softmax, so the attributed output is the log-probability of the true class (for the
    single-logit sigmoid gender head this is ``log sigmoid(+-z)``, non-constant for both classes).
 2. Sequence heads: attributions [T, D] are averaged over the valid frames of each utterance.
+   Layer modes (the head mixes every layer): the attributions of one dimension in every layer are
+   summed (IG is additive), so a dimension's importance covers all layers and the retraining
+   keeps that dimension of every layer, mixed by a fresh head as in the cell.
    Then the signed mean over test items, L2-normalised, sorted by absolute value; the top
    ``max(1, int(fraction * D))`` dimensions are kept (``analyses.capacity_fraction``).
 3. The same head architecture is retrained from scratch on those dimensions (same recipe,
@@ -109,7 +112,8 @@ def integrated_gradients(head: nn.Module, data: FeatureSet, *, n_steps: int = 50
     budget = max_batch_elems or (CUDA_BATCH_ELEMS if device.startswith("cuda") else CPU_BATCH_ELEMS)
     lengths_N = _item_lengths(data)
     out = np.zeros((len(data), data.dim), np.float64)
-    for idx in item_chunks(lengths_N, dim=data.dim, budget_elems=budget, max_items=MAX_ITEMS_PER_CALL):
+    frame_elems = data.dim * (data.layers or 1)
+    for idx in item_chunks(lengths_N, dim=frame_elems, budget_elems=budget, max_items=MAX_ITEMS_PER_CALL):
         x, lengths = data.batch(idx.tolist())
         x, lengths = x.to(device), lengths.to(device)
         target = torch.from_numpy(data.y[idx]).to(device)
@@ -117,7 +121,10 @@ def integrated_gradients(head: nn.Module, data: FeatureSet, *, n_steps: int = 50
         with _no_cudnn(device), head_threads():
             attr = ig.attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps,
                                 additional_forward_args=(lengths,), internal_batch_size=len(idx) * steps_per_pass)
-        out[idx] = _per_item(attr.detach().double().cpu(), lengths.cpu(), kind=data.kind).numpy()
+        attr = attr.detach().double().cpu()
+        if data.layers is not None:  # [..., L, D]: a dimension's attribution summed over the layers
+            attr = attr.sum(dim=-2)
+        out[idx] = _per_item(attr, lengths.cpu(), kind=data.kind).numpy()
     return out
 
 
@@ -194,7 +201,7 @@ def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list
     if store is not None:
         from ...probe.train import head_for
 
-        head = head_for(plan, store, input_size=len(dims), num_classes=num_classes)
+        head = head_for(plan, store, input_size=len(dims), num_classes=num_classes, num_layers=sub["train"].layers)
     else:
         head = make_head(ds.head or "", head_args=ds.head_args, input_size=len(dims), num_classes=num_classes)
     dev = sub.get("dev")

@@ -95,7 +95,22 @@ def discrimination_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore,
     src = cell_inputs(snap, src_plan, device=device, progress=progress)
     info = choose_layer(snap=snap, plan=src_plan, store=src.store, sets_for=src.sets_for, classes=src.classes,
                         device=device, progress=progress)
+    if info.mode == "weighted_sum":  # the weights are learned per cell, by a head this cell does not train
+        raise BenchError(f"downstream {plan.spec.downstream!r} reuses the layer of {src_plan.spec.downstream!r}, "
+                         f"which runs layer mode weighted_sum in profile {plan.spec.profile!r}: a downstream that "
+                         "trains nothing has no weights to learn. Run it in a profile without `layer: weighted_sum` "
+                         "(its single-layer result is the comparison), or give it a fixed `layer`")
+    if info.mode == "mean":
+        info = info.model_copy(update={"weights": [1.0 / n] * n})
     return info.model_copy(update={"layer_from": src_plan.spec.downstream})
+
+
+def _pooled(store: FeatureStore, layer: int | None) -> np.ndarray:
+    """[N, D] whole-utterance means of ``layer``, or of the mean of every layer (None)."""
+    if layer is not None:
+        return store.pooled(layer=layer, window_s=None)
+    every = store.pooled(layer=tuple(range(store.meta.num_layers)), window_s=None)
+    return every.astype(np.float32).mean(axis=1)
 
 
 def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Dataset, device: str,
@@ -115,12 +130,12 @@ def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Datas
     t = time.perf_counter()
     layer_info = discrimination_layer(snap=snap, plan=plan, store=store, device=device, progress=progress)
     timings["layer_selection_s"] = time.perf_counter() - t
-    layer = int(layer_info.chosen or 0)
+    layer = None if layer_info.mode else int(layer_info.chosen or 0)  # None: the mean of every layer
     kept = [(u.id, y) for u, y in zip(test.utterances, test.labels, strict=True) if u.id in store]
     ids = [i for i, _ in kept]
     y = np.array([lab for _, lab in kept], dtype=np.int64)
     t = time.perf_counter()
-    x = store.pooled(layer=layer, window_s=None)[store.index_of(ids)] if ids else np.zeros((0, 1))
+    x = _pooled(store, layer)[store.index_of(ids)] if ids else np.zeros((0, 1))
     triplets = make_triplets(y, seed=plan.spec.seed, count=plan.profile.analyses.emotion_triplets)
     if not len(triplets):
         raise DataError(f"no emotion triplet can be built from the {len(ids)} test utterances of {dataset.name} "
@@ -147,5 +162,6 @@ def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Datas
                      "layer": layer, "upstream_forward_calls": store.meta.upstream_forward_calls},
         "timings": timings,
         "summary": (f"{accuracy:.1f}% of {len(triplets)} emotion triplets (test split, seed {plan.spec.seed}) "
-                    f"with cos(anchor, positive) > cos(anchor, negative); layer {layer} ({layer_info.rule})"),
+                    f"with cos(anchor, positive) > cos(anchor, negative); "
+                    f"{'every layer' if layer is None else f'layer {layer}'} ({layer_info.rule})"),
     })

@@ -64,8 +64,9 @@ def apply_layer_rule(rule: LayerRule, *, snap: Snapshot, plan: CellPlan, store: 
                              f"the upstream has layers 0..{n - 1}")
         return LayerChoice(chosen=index, rule=rule.why or "fixed in the downstream", num_layers=n)
     if rule.kind in ("weighted_sum", "mean"):
-        raise BenchError(f"downstream {plan.spec.downstream!r}: layer: {rule.kind} is not implemented yet; "
-                         "use sweep, last or a layer index")
+        what = "softmax weights learned with the head" if rule.kind == "weighted_sum" else "plain mean"
+        return LayerChoice(chosen=None, rule=f"{rule.kind} of all {n} layers ({what}; SUPERB)", mode=rule.kind,
+                           num_layers=n)
     if n == 1:
         return LayerChoice(chosen=0, rule="single layer", num_layers=1)
     if rule.kind == "from_cell" and rule.source is not None:
@@ -147,6 +148,66 @@ def plot_curve(curve: dict[int, float], *, chosen: int, title: str, path: Path) 
     ax.axvline(chosen, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("layer")
     ax.set_ylabel("dev micro-F1 (%)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- layer modes
+def with_mix_weights(choice: LayerChoice, *, weights: list[float], paths: PathSource, plan: CellPlan) -> LayerChoice:
+    """``choice`` (a layer mode's) with the weight of each layer and their figure, drawn beside
+    the sweep curve of the profile's ``baseline_profile`` (same upstream, downstream and language,
+    else its English sweep, which "*" cells reuse) when that sweep has run."""
+    curve, curve_from = baseline_curve(paths, plan)
+    s = plan.spec
+    png = (paths.path("results") / s.profile / "sweeps" / s.upstream / s.downstream
+           / f"{s.language}.{choice.mode}.seed{s.seed}.png")
+    update: dict[str, object] = {"weights": [float(w) for w in weights], "curve_from": curve_from}
+    try:
+        plot_weights(weights, curve=curve, mode=str(choice.mode), path=png,
+                     title=f"{s.upstream} / {s.downstream} / {s.language} / seed {s.seed}")
+        update["weights_plot"] = str(png)
+    except Exception:  # noqa: BLE001 - a plot must never fail a cell
+        pass
+    return choice.model_copy(update=update)
+
+
+def baseline_curve(paths: PathSource, plan: CellPlan) -> tuple[dict[int, float] | None, str | None]:
+    """(the sweep curve {layer: dev micro-F1}, its file) of the baseline profile's sweep for this
+    cell, or (None, None) when the profile names no baseline or that sweep has not run."""
+    base = plan.profile.baseline_profile
+    if base is None:
+        return None, None
+    for language in dict.fromkeys([plan.spec.language, "en"]):
+        path = sweep_path(paths, replace(plan, spec=replace(plan.spec, profile=base)), language)
+        cached = read_json(path)
+        curve = (cached or {}).get("result", {}).get("curve") if isinstance(cached, dict) else None
+        if isinstance(curve, dict) and curve:
+            return {int(k): float(v) for k, v in curve.items()}, str(path)
+    return None, None
+
+
+def plot_weights(weights: list[float], *, curve: dict[int, float] | None, mode: str, title: str, path: Path) -> None:
+    """The weight of each layer (bars) and, on a second axis, the single-layer sweep curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar(range(len(weights)), weights, color="tab:orange", alpha=0.7, label=f"{mode} weight")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("layer weight")
+    handles, labels = ax.get_legend_handles_labels()
+    if curve:
+        ax2 = ax.twinx()
+        xs = sorted(curve)
+        ax2.plot(xs, [curve[x] for x in xs], marker="o", color="tab:blue", label="single-layer sweep (dev micro-F1)")
+        ax2.set_ylabel("dev micro-F1 (%)")
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax.legend(handles, labels, fontsize=7, loc="upper left")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     save_figure(fig, path, dpi=100)

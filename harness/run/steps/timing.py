@@ -53,7 +53,7 @@ LONG_MIN_S = 15.0
 class PipelineSpec:
     """What the head reads from the upstream's output."""
 
-    layer: int
+    layer: int | None  # None: every layer stacked [..., L, D] (a layer mode: the head mixes them)
     granularity: str  # frame | utterance | word
     features: str  # pooled | frames
     pool_window_s: float | None  # pooled frame-level features: mean over the first N seconds
@@ -179,17 +179,24 @@ def head_input(outs: list[Any], *, spec: PipelineSpec, frames_per_s: float) -> t
     import torch
 
     if spec.granularity == "word":
-        words = torch.cat([o.layers[spec.layer][:, 0, :] for o in outs], dim=0).float()
+        words = torch.cat([_layer_of(o, spec.layer)[:, 0] for o in outs], dim=0).float()
         if spec.features == "pooled":
             return words, torch.ones(len(words), dtype=torch.long, device=words.device)
         return words[None], torch.tensor([len(words)], dtype=torch.long, device=words.device)
     n_per = [max(int(o.lengths[0]), 1) if spec.granularity == "frame" else 1 for o in outs]
-    seq = torch.cat([o.layers[spec.layer][0, :n] for o, n in zip(outs, n_per, strict=True)], dim=0).float()
+    seq = torch.cat([_layer_of(o, spec.layer)[0, :n] for o, n in zip(outs, n_per, strict=True)], dim=0).float()
     if spec.features == "pooled":
         n = len(seq) if spec.pool_window_s is None or spec.granularity != "frame" else \
             max(min(math.ceil(spec.pool_window_s * frames_per_s), len(seq)), 1)
         return seq[:n].mean(0, keepdim=True), torch.ones(1, dtype=torch.long, device=seq.device)
     return seq[None], torch.tensor([len(seq)], dtype=torch.long, device=seq.device)
+
+
+def _layer_of(out: Any, layer: int | None) -> torch.Tensor:
+    """One layer of an upstream output [B, T, D], or every layer stacked [B, T, L, D] (None)."""
+    import torch
+
+    return out.layers[layer] if layer is not None else torch.stack(list(out.layers), dim=2)
 
 
 def _synchronizer(device: str) -> Callable[[], None]:
