@@ -75,7 +75,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         for name, prof in ws.benchmark.profiles.items():
             rows.append((name + (" (default)" if name == ws.benchmark.default_profile else ""),
                          f"{len(prof.upstreams)} upstreams x {len(prof.downstreams)} downstreams x "
-                         f"{len(prof.languages)} languages x {len(prof.seeds)} seeds, data={prof.data}"))
+                         f"{len(prof.languages)} languages x {len(prof.seeds)} seeds, data={prof.data}"
+                         + (f", layer={prof.layer}" if prof.layer else "")
+                         + (f", baseline={prof.baseline_profile}" if prof.baseline_profile else "")))
     width = max((len(r[0]) for r in rows), default=0)
     for name, desc in rows:
         print(f"{name:<{width}}  {desc}")
