@@ -267,3 +267,7 @@ def test_comparison_table_puts_single_layer_beside_weighted_sum(tiny3) -> None:
     assert mode["value"] == pytest.approx(res.metrics.f1_micro)
     assert diff["value"] == pytest.approx(res.metrics.f1_micro - base.metrics.f1_micro)
     assert "layer_modes.md" in (out / "index.md").read_text()
+    md = (out / "layer_modes.md").read_text()
+    assert f"(L{base.layer.chosen})" in md and "gender en Δ" in md
+    page = (out / "index.html").read_text()
+    assert f"({'L' + str(base.layer.chosen)})" in page and "weighted sum" in page

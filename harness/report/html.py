@@ -232,6 +232,8 @@ def _value_html(cell: Cell, column: Column, *, tied: object) -> str:
         return escape(_fmt(v, column.digits)) + delta
     if kind == "pct":
         return escape(f"{_fmt_signed(v, 1)}%")
+    if kind == "diff":
+        return escape(_fmt_signed(v, column.digits))
     if kind == "params":
         return escape(cell.text or _fmt_params(v))
     main = escape(cell.text if kind == "layer" and cell.text else
@@ -246,6 +248,8 @@ def _value_html(cell: Cell, column: Column, *, tied: object) -> str:
         main += f" <span class=\"ci\">[{_fmt(cell.low, column.digits)}, {_fmt(cell.high, column.digits)}]</span>"
     if kind == "capacity" and cell.delta is not None:
         main += f" <span class=\"delta\">({_fmt_signed(cell.delta, 1)}%{_change_interval(cell)})</span>"
+    if kind == "score_layer" and cell.text:
+        main += f" <span class=\"layer\">({escape(cell.text)})</span>"
     return main
 
 
