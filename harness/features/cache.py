@@ -140,9 +140,7 @@ class FeatureStore:
         """The frames of ``ids`` concatenated (one float16 copy, [sum T, D]) and their offsets
         [len(ids) + 1]; a sequence of layers gives them stacked, [sum T, L, D] (the layer modes)."""
         if not isinstance(layer, int):
-            parts = [self.gather(ids, layer=one) for one in layer]
-            offsets = parts[0][1] if parts else np.zeros(len(ids) + 1, np.int64)
-            return np.stack([x for x, _ in parts], axis=1), offsets
+            return self._gather_layers(ids, list(layer))
         arr, off = self.frames(layer=layer)
         rows = self.index_of(ids)
         lengths = (off[rows + 1] - off[rows]) if len(rows) else np.zeros(0, np.int64)
@@ -150,6 +148,19 @@ class FeatureStore:
         out = np.empty((int(out_off[-1]), self.meta.hidden_size), np.float16)
         for j, i in enumerate(rows):
             out[out_off[j]: out_off[j + 1]] = arr[off[i]: off[i + 1]]
+        return out, out_off
+
+    def _gather_layers(self, ids: Sequence[str], layers: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """[sum T, L, D]: filled layer by layer, so the peak is the result plus one layer's rows."""
+        rows = self.index_of(ids)
+        off = self._offsets
+        lengths = (off[rows + 1] - off[rows]) if len(rows) else np.zeros(0, np.int64)
+        out_off = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        out = np.empty((int(out_off[-1]), len(layers), self.meta.hidden_size), np.float16)
+        for k, layer in enumerate(layers):
+            arr, _ = self.frames(layer=layer)
+            for j, i in enumerate(rows):
+                out[out_off[j]: out_off[j + 1], k] = arr[off[i]: off[i + 1]]
         return out, out_off
 
     @property
