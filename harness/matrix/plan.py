@@ -430,7 +430,8 @@ def _pair(snap: Snapshot, plans: list[CellPlan], upstream: str, audio: CorpusAud
 
     profile = plans[0].profile
     uses = _frame_uses(snap, plans, arch)
-    profile_layers = frame_layers_for_profile(snap, profile=profile, num_layers=arch.num_layers)  # as features_for
+    profile_layers = frame_layers_for_profile(snap, profile=profile, num_layers=arch.num_layers,  # as features_for
+                                              granularity=plans[0].granularity)
     windows = len(FeatureRecipe().pool_windows_s)
     entries = entries_for(card=plans[0].card.name, corpus=audio, arch=arch, scheme=runtime.scheme, windows=windows,
                           profile_frame_layers=profile_layers, uses=uses, streamed=streamed)
