@@ -58,6 +58,7 @@ class Utterance:
     start_s: float = 0.0  # segment of a longer file
     end_s: float | None = None
     duration_s: float | None = None  # known duration of the (segment of) audio, when known
+    subsets: tuple[str, ...] = ()  # named subsets of the corpus holding this row (manifest field `subsets`)
 
     def label(self, name: str) -> str | None:
         return self.labels.get(name)
@@ -72,6 +73,8 @@ class Dataset:
     root: Path
     utterances: tuple[Utterance, ...]
     skipped: tuple[str, ...] = ()  # "<item>: <reason>" for rows that could not be used
+    split_rules: tuple[str, ...] = ()  # how the adapter made splits the corpus does not ship (recorded in results)
+    task_subsets: tuple[tuple[str, str], ...] = ()  # (task, subset): a task reads only that subset's rows
 
     def split(self, name: str) -> list[Utterance]:
         return [u for u in self.utterances if u.split == name]
@@ -133,7 +136,8 @@ def write_manifest(path: str | Path, utterances: Iterable[Utterance], *, root: s
             row = {"id": u.id, "audio": os.path.relpath(u.path, root), "split": u.split,
                    "language": u.language, "speaker": u.speaker, "labels": dict(u.labels), "text": u.text,
                    "words": [[w.word, round(w.start_s, 6), round(w.end_s, 6)] for w in u.words],
-                   "start": u.start_s or None, "end": u.end_s, "duration": u.duration_s}
+                   "start": u.start_s or None, "end": u.end_s, "duration": u.duration_s,
+                   **({"subsets": list(u.subsets)} if u.subsets else {})}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 

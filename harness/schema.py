@@ -65,6 +65,10 @@ class SmallModelSpec(Strict):
     batch_size: int = 256
     max_words: int | None = None  # cap on training word segments (None = all)
     teacher: str = "minilm"
+    # LEE's losses: mse (the authors' code) or l1 (the paper's text, so the `paper` profile's choice)
+    lee_loss: Literal["mse", "l1"] = "mse"
+    # LEE trains every one of max_epochs (the authors' code, no early stopping), keeping the best dev epoch
+    lee_full_epochs: bool = False
 
 
 class AnalysisSpec(Strict):
@@ -109,6 +113,19 @@ class Profile(Strict):
     # are used where the downstream has none for this profile, and the leaderboard shows its
     # single-layer scores beside this profile's (superb: embedded)
     baseline_profile: str | None = None
+    # Settings where the paper's text is silent and its authors' code made a choice (the fidelity
+    # audit's G4, G9; harness.config.deviations lists them). Each enters the cell key, and
+    # extract_dtype the feature cache key, only when set away from its default, so results and
+    # cache entries made before these settings existed stay valid.
+    # How probe inputs are normalised: train_zscore (each dimension with the training split's
+    # statistics), utterance_layer_norm (each utterance's frames of the layer over time x dims, no
+    # affine: SpeechBrain's output_norm, what the authors' code did), none. A downstream's
+    # `standardize: false` means none whatever this says.
+    normalize: Literal["train_zscore", "utterance_layer_norm", "none"] = "train_zscore"
+    # The upstream's forward on CUDA: card (bf16 autocast unless the card says `bf16: false`),
+    # float32 (the authors' code: no autocast) or bf16. The cache stores float16 either way; on
+    # CPU the forward is float32 whatever this says.
+    extract_dtype: Literal["card", "float32", "bf16"] = "card"
 
 
 class Benchmark(Strict):
@@ -176,6 +193,10 @@ class Downstream(Strict):
     head: str | None = None  # required for classification tasks; discrimination tasks train nothing
     features: Literal["pooled", "frames"] = "pooled"
     pool_window_s: float | None = None  # pooled features: mean over the first N seconds (None = all)
+    # The upstream sees only the first N seconds of each utterance (None = all of it): the authors'
+    # code cut gender audio to 5 s before the model (fidelity audit G3). The features then come from
+    # a cache entry of the cut audio. Enters the cell key only when set.
+    input_window_s: float | None = Field(None, gt=0)
     # z-score each feature dimension with the training split's statistics before the head
     # (the probe then sees MFCC energies and transformer dimensions on one scale).
     standardize: bool = True
@@ -188,6 +209,21 @@ class Downstream(Strict):
     word_level: dict[str, Any] = Field(default_factory=dict)  # recipe overrides for small models
     options: dict[str, Any] = Field(default_factory=dict)  # kind-specific options (see the task kind's runner)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)  # profile -> overrides
+
+    def key_dump(self) -> dict[str, Any]:
+        """The JSON dump that keys depend on: settings added after results were first keyed
+        (:data:`ADDED_DOWNSTREAM_SETTINGS`) appear only when set away from their default."""
+        dump = self.model_dump(mode="json")
+        for name, default in ADDED_DOWNSTREAM_SETTINGS.items():
+            if dump.get(name) == default:
+                dump.pop(name, None)
+        return dump
+
+
+# Downstream settings added after the first results were keyed, with their defaults (see key_dump).
+ADDED_DOWNSTREAM_SETTINGS: dict[str, Any] = {"input_window_s": None}
+# Profile settings that enter the cell key when set away from their default (harness.config.plan.cell_key).
+KEYED_PROFILE_SETTINGS: tuple[str, ...] = ("normalize", "extract_dtype")
 
 
 def downstream_layer(downstream: Downstream, profile: Profile) -> str | int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -112,3 +113,43 @@ def test_english_layer_rule_for_a_model_without_variant(tiny3) -> None:
     assert en_file.is_file() and res["chosen"] == read_json(en_file)["result"]["chosen"]
     assert not en_file.with_name("fi.json").exists()
     assert up.forward_calls == calls and STATS["passes"] == passes
+
+
+def test_topic_and_request_reuse_the_english_intent_layer(tiny3, monkeypatch: pytest.MonkeyPatch) -> None:
+    """G1: topic (fi) and request (fr) have no English data; a model without a Finnish / French
+    variant takes the layer chosen on the English *intent* task (the paper's semantic task), so the
+    "*" of Tables II and IV is true. No sweep runs on the Finnish / French data."""
+    ws, ds, up, store = tiny3
+    intents = ("set_alarm", "play_music")
+    labelled = ds.subset([replace(u, labels={**u.labels, "intent": intents[(i // 4) % 2]})
+                          for i, u in enumerate(ds.utterances)])
+    monkeypatch.setattr(cell_inputs, "load_task_dataset", lambda *a, **k: labelled)
+    sweeps = ws.path("results") / "smoke" / "sweeps" / "tiny3"
+    for downstream, language in (("topic", "fi"), ("request", "fr")):
+        plan = plan_cell(ws, CellSpec("smoke", "tiny3", downstream, language, 0))
+        assert plan.language_fallback  # the "*" of the leaderboards
+        assert plan.layer.kind == "from_cell"
+        assert plan.layer.source == CellSpec("smoke", "tiny3", "intent", "en", 0)
+        res = choose_layer(snap=ws.snapshot, plan=plan, store=store, sets_for=None, classes=("a", "b"),
+                           device="cpu", progress=False)
+        assert res.from_language == "en" and res.layer_from == "intent" and "'intent'" in str(res.rule)
+        assert res.chosen == read_json(sweeps / "intent" / "en.json")["result"]["chosen"]
+        assert not (sweeps / downstream).exists()  # nothing swept on fi / fr data
+    assert up.forward_calls >= 1
+
+
+def test_english_layer_source_unavailable_is_said_in_the_rule(tiny3, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the English source cell cannot run here, the cell sweeps on its own data and its
+    record says so (the "*" then marks the English model only, never a silent reuse)."""
+    ws, ds, up, store = tiny3
+    from harness.config.plan import Unavailable
+
+    def unavailable(*a, **k):
+        raise Unavailable("corpus missing")
+
+    plan = plan_cell(ws, CellSpec("smoke", "tiny3", "probe_linear", "fi", 0))
+    monkeypatch.setattr(cell_inputs, "load_task_dataset", unavailable)
+    splits = task_splits(ds, task=plan.task, source=plan.source)
+    res = choose_layer(snap=ws.snapshot, plan=plan, store=store, sets_for=feature_sets_for(store, splits, plan),
+                       classes=splits["train"].classes, device="cpu", progress=False)
+    assert res.from_language is None and "cannot run here, so swept on fi data" in str(res.rule)

@@ -62,3 +62,18 @@ def test_a_file_read_once_still_sees_the_environment_of_each_call(tmp_path: Path
     assert read_yaml(path) == {"cards": ".bench/cards"}
     monkeypatch.setenv("BENCH_CARDS", str(tmp_path / "mine"))
     assert read_yaml(path) == {"cards": str(tmp_path / "mine")}
+
+
+def test_paper_topic_and_request_take_the_english_intent_layer(workspace_dir: Path) -> None:
+    """G1 in the paper profile: the 11 "*" cells of topic (fi) and request (fr) read the layer of
+    the English intent cell; models with a Finnish / French variant sweep on their own data."""
+    snap = Workspace(workspace_dir).snapshot
+    for upstream, downstream, language in (("hubert_base", "topic", "fi"), ("wavlm_large", "request", "fr"),
+                                           ("wav2vec2_base", "topic", "fi")):
+        plan = resolve_cell(snap, CellSpec("paper", upstream, downstream, language, 0))
+        assert plan.language_fallback and plan.layer.kind == "from_cell", (upstream, downstream)
+        assert plan.layer.source == CellSpec("paper", upstream, "intent", "en", 0)
+    own = resolve_cell(snap, CellSpec("paper", "wav2vec2_large", "topic", "fi", 0))  # uralic variant
+    assert not own.language_fallback and own.layer.kind == "sweep"
+    gender = resolve_cell(snap, CellSpec("paper", "hubert_base", "gender", "fi", 0))
+    assert gender.layer.source == CellSpec("paper", "hubert_base", "gender", "en", 0)

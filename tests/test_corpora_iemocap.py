@@ -26,7 +26,11 @@ NO_AUDIO = "Ses05F_impro01_M001"
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("iemocap") / "IEMOCAP_full_release"
+    return write_iemocap(tmp_path_factory.mktemp("iemocap") / "IEMOCAP_full_release")
+
+
+def write_iemocap(root: Path) -> Path:
+    """A tiny IEMOCAP_full_release tree at ``root`` (also used by tests/test_paper_run.py)."""
     for session, dialogs in DIALOGS.items():
         folder = root / f"Session{session}"
         for dialog, turns in dialogs.items():

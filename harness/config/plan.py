@@ -19,7 +19,7 @@ from typing import Any, Literal
 from ..errors import BenchError
 from ..identity import short_hash
 from ..results import result_path
-from ..schema import Profile, Task, TaskSource
+from ..schema import KEYED_PROFILE_SETTINGS, Profile, Task, TaskSource
 from .adapters import adapter_class, upstream_identity
 from .snapshot import RANDOM_SUFFIX, ResolvedCard, ResolvedDownstream, Snapshot
 
@@ -114,8 +114,34 @@ def adapter_granularity(card: ResolvedCard) -> str:
     return str(getattr(adapter_class(card), "granularity", "frame"))
 
 
-def layer_rule(spec: CellSpec, *, downstream: ResolvedDownstream, task: Task, language_fallback: bool) -> LayerRule:
-    """The :class:`LayerRule` of a cell, from its downstream's ``layer`` / ``layer_from`` and task kind."""
+def english_downstream(snap: Snapshot, *, profile: Profile, downstream: ResolvedDownstream, task: Task) -> str | None:
+    """The downstream whose English cell chooses the layer of a model without a variant for the
+    cell's language (the paper: "we selected the most optimal layer based on the outcomes of the
+    English task"): the downstream itself when its task has English data; else the English task
+    of the same group, the paper's reading for the semantic group (topic, fi and request, fr take
+    the layer of intent, en). Candidates: the profile's downstreams in order, then every other
+    downstream by name. None when no English task of the group exists."""
+    if "en" in task.sources.get(profile.data, {}):
+        return downstream.name
+    names = list(profile.downstreams) + sorted(set(snap.downstream_files()) - set(profile.downstreams))
+    for name in names:
+        if name == downstream.name:
+            continue
+        try:
+            other = snap.task(snap.downstream(name).task)
+        except BenchError:
+            continue
+        if other.group == task.group and other.kind == task.kind and "en" in other.sources.get(profile.data, {}):
+            return name
+    return None
+
+
+def layer_rule(spec: CellSpec, *, downstream: ResolvedDownstream, task: Task, language_fallback: bool,
+               english_source: str | None = None) -> LayerRule:
+    """The :class:`LayerRule` of a cell, from its downstream's ``layer`` / ``layer_from`` and task kind.
+
+    ``english_source``: the downstream whose English cell gives the layer when the model has no
+    variant for the cell's language (:func:`english_downstream`; default: the cell's own)."""
     cfg = downstream.config
     discrimination = task.kind == "emotion_discrimination"  # trains nothing: reuses another cell's layer
     if discrimination and cfg.layer_from is not None:
@@ -127,8 +153,10 @@ def layer_rule(spec: CellSpec, *, downstream: ResolvedDownstream, task: Task, la
         return LayerRule(cfg.layer)
     sweep = LayerRule("sweep", stride=cfg.sweep.stride)
     if language_fallback and spec.language != "en" and not discrimination:
-        return LayerRule("from_cell", source=replace(spec, language="en"), fallback=sweep,
-                         why="layer chosen on the English task (model has no variant for "
+        source = english_source or spec.downstream
+        task_words = "the English task" if source == spec.downstream else f"the English task {source!r}"
+        return LayerRule("from_cell", source=replace(spec, downstream=source, language="en"), fallback=sweep,
+                         why=f"layer chosen on {task_words} (model has no variant for "
                              f"{spec.language}; paper's rule)")
     return sweep
 
@@ -156,7 +184,9 @@ def resolve_cell(snap: Snapshot, spec: CellSpec) -> CellPlan:
     return CellPlan(spec=spec, profile=profile, card=card, listed_card=listed, language_fallback=fallback,
                     downstream=ds, task_name=ds.task_name, task=task, source=source, granularity=granularity,
                     key=key, result_path=path,
-                    layer=layer_rule(spec, downstream=ds, task=task, language_fallback=fallback),
+                    layer=layer_rule(spec, downstream=ds, task=task, language_fallback=fallback,
+                                     english_source=english_downstream(snap, profile=profile, downstream=ds,
+                                                                       task=task) if fallback else None),
                     upstream_identity=ident)
 
 
@@ -165,14 +195,18 @@ def cell_key(spec: CellSpec, *, profile: Profile, card_identity: dict[str, Any],
     """The key of a cell's result: what the cell resolves, not whole files (a reworded
     description, another profile's recipe or another language's source does not make a finished
     cell stale)."""
-    ds_ident = {**downstream.identity, "config": downstream.config.model_dump(
-        mode="json", exclude={"description", "profiles", "word_level", "head_args", "training"})}
+    config = {k: v for k, v in downstream.config.key_dump().items()
+              if k not in ("description", "profiles", "word_level", "head_args", "training")}
+    ds_ident = {**downstream.identity, "config": config}
+    settings = {k: getattr(profile, k) for k in KEYED_PROFILE_SETTINGS
+                if getattr(profile, k) != Profile.model_fields[k].default}
     task_ident = {**task.model_dump(mode="json", exclude={"description", "sources"}),
                   "source": source.model_dump(mode="json")}
     return short_hash({"card": card_identity, "downstream": ds_ident, "task": task_ident,
                        "task_version": task.version, "language": spec.language, "seed": spec.seed,
                        "profile": spec.profile, "data": profile.data,
-                       "synth": profile.synth.model_dump(mode="json") if profile.data == "synth" else None},
+                       "synth": profile.synth.model_dump(mode="json") if profile.data == "synth" else None,
+                       **({"settings": settings} if settings else {})},
                       n=20)
 
 

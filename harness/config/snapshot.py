@@ -100,6 +100,9 @@ class ResolvedCard:
         return short_hash(self.identity)
 
 
+RECIPE_KEYS = ("head_args", "training")  # the parts of a downstream that word-level and profile recipes replace
+
+
 @dataclass(frozen=True)
 class ResolvedDownstream:
     """A downstream with profile / word-level / CLI overrides applied: what one cell trains."""
@@ -115,7 +118,7 @@ class ResolvedDownstream:
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "config": self.config.model_dump(mode="json"), "head": self.head,
+        return {"name": self.name, "config": self.config.key_dump(), "head": self.head,
                 "head_args": self.head_args, "training": self.training.model_dump(mode="json"),
                 "profile": self.profile, "word_level": self.word_level}
 
@@ -245,19 +248,23 @@ class Snapshot:
             recipe = deep_merge(recipe, ds.word_level)
         prof = self._profile_or_none(profile)
         recipe_profile = profile if profile in ds.profiles or prof is None else prof.baseline_profile
-        if recipe_profile in ds.profiles:
-            recipe = deep_merge(recipe, ds.profiles[recipe_profile])
+        own = ds.profiles.get(recipe_profile, {}) if recipe_profile else {}
+        recipe = deep_merge(recipe, {k: v for k, v in own.items() if k in RECIPE_KEYS})
         if prof is not None and downstream_layer(ds, prof) != ds.layer:
             ds = ds.model_copy(update={"layer": downstream_layer(ds, prof)})
         cli = self.overrides.get("downstream") or {}
-        top_level = {k: v for k, v in cli.items() if k not in ("head_args", "training")}
+        # a profile may also set the downstream's own keys (e.g. gender's input_window_s in `paper`)
+        profile_top = {k: v for k, v in own.items() if k not in RECIPE_KEYS}
+        top_level = {k: v for k, v in cli.items() if k not in RECIPE_KEYS}
         where = str(self.downstream_files()[name])
-        if top_level:
+        for label, part in ((f"profiles.{profile}", profile_top), ("with --set", top_level)):
+            if not part:
+                continue
             try:
-                ds = Downstream.model_validate(deep_merge(ds.model_dump(mode="json"), top_level))
+                ds = Downstream.model_validate(deep_merge(ds.model_dump(mode="json"), part))
             except ValidationError as e:
-                raise ConfigError(problems_from_validation(e, where=f"{where} (with --set)", model=Downstream)) from None
-        recipe = deep_merge(recipe, {k: v for k, v in cli.items() if k in ("head_args", "training")})
+                raise ConfigError(problems_from_validation(e, where=f"{where} ({label})", model=Downstream)) from None
+        recipe = deep_merge(recipe, {k: v for k, v in cli.items() if k in RECIPE_KEYS})
         try:
             rec = Recipe.model_validate(recipe)
         except ValidationError as e:

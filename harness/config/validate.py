@@ -25,6 +25,7 @@ from ..options import check_options
 from ..registry import ADAPTERS, CORPORA, HEADS, builder_problem
 from ..schema import LANGUAGES, Benchmark, Downstream, Task
 from .adapters import random_init_refusal
+from .deviations import deviations_problems
 from .layout import layout_problems
 from .problems import bind_problems
 from .snapshot import RANDOM_SUFFIX, Snapshot
@@ -184,6 +185,7 @@ def validate(snap: Snapshot) -> list[Problem]:
             else:
                 problems += option_problems(spec.adapter, spec.options, where=f"{bench_path}: corpora.{cname}")
     problems += layout_problems(snap.root)  # reference/paper_layout.yaml (the leaderboards' layout)
+    problems += deviations_problems(snap.root)  # reference/deviations.yaml (the deviations table)
     return problems
 
 def check(snap: Snapshot, *, profile: str | None = None, upstreams: Iterable[str] = (), downstreams: Iterable[str] = (),

@@ -143,7 +143,8 @@ def fold(text: str) -> str:
 
 
 def finish(*, name: str, language: str, root: Path, utterances: Iterable[Utterance],
-           skips: Skips) -> Dataset:
+           skips: Skips, split_rules: Iterable[str] = (),
+           task_subsets: Iterable[tuple[str, str]] = ()) -> Dataset:
     """The Dataset: duplicate ids skipped (the first one kept), utterances ordered by split, then id."""
     seen: set[str] = set()
     kept: list[Utterance] = []
@@ -155,7 +156,8 @@ def finish(*, name: str, language: str, root: Path, utterances: Iterable[Utteran
         kept.append(u)
     order = {s: i for i, s in enumerate(SPLITS)}
     kept.sort(key=lambda u: (order.get(u.split, len(order)), u.id))
-    return Dataset(name=name, language=language, root=root, utterances=tuple(kept), skipped=tuple(skips.items))
+    return Dataset(name=name, language=language, root=root, utterances=tuple(kept), skipped=tuple(skips.items),
+                   split_rules=tuple(split_rules), task_subsets=tuple(task_subsets))
 
 
 def label_values(dataset: Dataset, label: str) -> tuple[str, ...]:

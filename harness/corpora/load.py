@@ -8,6 +8,7 @@ cells of one process read a corpus's metadata once.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,3 +61,40 @@ def task_splits(dataset: Dataset, *, task: Task, source: TaskSource) -> dict[str
     label = source.label or task.label
     classes = source.classes or sorted({u.labels[label] for u in dataset.utterances if u.labels.get(label)})
     return {s: labelled(dataset.split(s), label=label, classes=classes) for s in ("train", "dev", "test")}
+
+
+def require_dev(splits: dict[str, LabelledSet], *, dataset: Dataset, source: TaskSource, task: str) -> None:
+    """A :class:`~harness.errors.DataError` when the dev split is empty: the layer sweep and the
+    head's model selection read dev micro-F1, and without a dev split every candidate layer would
+    score -1 and the lowest would win without a word (the fidelity audit's G2). The message names
+    the corpus and the option that carves a speaker-disjoint dev from train."""
+    if splits["dev"].utterances:
+        return
+    corpus = source.corpus
+    raise DataError(
+        f"corpus {corpus!r} ({dataset.name}, language {dataset.language}) has no dev split for task {task!r}: "
+        "the layer sweep and the choice of the head's best epoch need one (without it every layer scores -1 "
+        "and layer 1 would win silently). Expected: dev rows in the corpus, or a dev carved from train. "
+        f"Fix: set benchmark.yaml corpora.{corpus}.options.dev_speakers_from_train: N (manifest corpora: N "
+        "whole training speakers become dev, in SHA-256 order of their names; the rule is recorded in every "
+        "result), or add dev rows to the corpus (docs/corpora.md).")
+
+
+def for_task(dataset: Dataset, task: str) -> Dataset:
+    """``dataset`` as ``task`` reads it: only the rows of the subset its corpus names for the task
+    (manifest option ``task_subsets``, e.g. Lahjoita Puhetta's 360 h for gender and the small
+    models, 490 h for topic), the rule recorded in ``split_rules``; the whole dataset otherwise.
+    ``task``: a task name, or ``small_models`` for the small models' training corpus."""
+    subset = dict(dataset.task_subsets).get(task)
+    if subset is None:
+        return dataset
+    kept = [u for u in dataset.utterances if subset in u.subsets]
+    if not kept:
+        raise DataError(f"corpus {dataset.name} ({dataset.language}): option task_subsets gives task {task!r} "
+                        f"the subset {subset!r}, which no row's `subsets` field names; add it to the rows of that "
+                        "subset (docs/corpora.md, manifest format) or remove the task from task_subsets")
+    hours = sum(u.duration_s or 0.0 for u in kept) / 3600
+    rule = (f"subset {subset!r} for task {task!r}: {len(kept)} of {len(dataset.utterances)} rows, "
+            f"{hours:.1f} h (option task_subsets)")
+    return replace(dataset, name=f"{dataset.name}.{subset}", utterances=tuple(kept),
+                   split_rules=(*dataset.split_rules, rule))

@@ -23,6 +23,9 @@ field          required  meaning
 ``alignment``  no        a TextGrid or CTM file (relative to the manifest) with times relative to
                          the audio file; a CTM's lines for this row's ``id`` are used
 ``duration``   no        ignored (the duration is read from the audio header)
+``subsets``    no        named subsets holding the row: a list (JSONL) or names separated by
+                         ``,`` / spaces (CSV), e.g. ``["360h", "490h"]``; option
+                         ``task_subsets`` ({task: subset}) makes a task read only that subset
 =============  ========  =====================================================================
 
 Every row is validated; a bad row is recorded in ``Dataset.skipped`` as
@@ -36,7 +39,11 @@ Options: ``path`` (the manifest file, relative to the root; default ``manifest.j
 ``label_map`` (label -> {value: new value}, e.g. to merge Lahjoita Puhetta's three media-skill
 subtopics), ``split_map``, ``dev_test_fraction`` (move a deterministic share of the dev rows, by
 whole speakers, to test: HealthCall30's test labels are not public, so the paper tested on half of
-its development set), ``name``, ``url`` (shown when the manifest is missing),
+its development set), ``dev_speakers_from_train`` (a manifest without dev rows: move this many
+whole training speakers to dev, in SHA-256 order; FESC: 1; default 0, and a classification cell
+then fails with an error naming this option rather than pick a layer without a dev split),
+``task_subsets`` ({task: subset}: a task reads only the rows whose ``subsets`` hold that name;
+Lahjoita Puhetta's 360 h for the small models and gender, 490 h for topic), ``name``, ``url`` (shown when the manifest is missing),
 ``alignment_tier``.
 """
 
@@ -57,7 +64,7 @@ from .common import duration_s as header_duration
 
 URL = "(set option `url`: where this corpus can be obtained)"
 RESERVED = frozenset({"id", "audio", "split", "language", "speaker", "labels", "text", "start", "end", "words",
-                      "alignment", "duration"})
+                      "alignment", "duration", "subsets"})
 LAYOUT = """\
   <root>/<path>                     manifest.jsonl (one JSON object per line) or .csv / .tsv
   <root>/<audio paths in the manifest, relative to the manifest's folder>
@@ -72,6 +79,13 @@ OPTIONS: dict[str, Option] = {
     "split_map": Option({}, "dict", "split value -> train/dev/test, e.g. {devel: dev}"),
     "dev_test_fraction": Option(0.0, "float", "share of the dev rows moved to test, by whole speakers in hash "
                                               "order (HealthCall30: 0.5, half of the development set)", minimum=0),
+    "dev_speakers_from_train": Option(0, "int", "when the manifest has no dev rows: this many whole training "
+                                               "speakers become dev, in SHA-256 order of their names (FESC: 1, as "
+                                               "its test split is one speaker); 0: none, and a classification cell "
+                                               "then fails naming this option", minimum=0),
+    "task_subsets": Option({}, "dict", "task -> subset name (manifest field `subsets`): the task reads only "
+                                       "that subset's rows (Lahjoita Puhetta: {small_models: 360h, gender: 360h, "
+                                       "topic: 490h}); a task not named reads every row"),
     "name": Option(None, "str?", "dataset name (default: the manifest's file name without suffix)"),
     "url": Option("", "str", "where the corpus can be obtained (shown when it is missing)"),
     "alignment_tier": Option("words", "str", "the TextGrid interval tier that holds the words"),
@@ -90,9 +104,16 @@ def load(*, root: str | Path, language: str, options: dict[str, Any] | None = No
     rows = _jsonl_rows(path) if fmt == "jsonl" else _table_rows(path, fmt)
     utterances = [u for u in (reader.row(n, row, err) for n, row, err in rows) if u is not None]
     reader.report_columns()
+    rules: list[str] = []
+    if opts["dev_speakers_from_train"] > 0 and not any(u.split == "dev" for u in utterances):
+        utterances, rule = dev_from_train(utterances, speakers=opts["dev_speakers_from_train"], manifest=path)
+        rules.append(rule)
     if opts["dev_test_fraction"] > 0:
         utterances = dev_to_test(utterances, fraction=opts["dev_test_fraction"])
-    return finish(name=opts["name"] or path.stem, language=language, root=base, utterances=utterances, skips=skips)
+        rules.append(f"test: {opts['dev_test_fraction']:g} of the dev rows, by whole speakers in SHA-256 order "
+                     "(option dev_test_fraction)")
+    return finish(name=opts["name"] or path.stem, language=language, root=base, utterances=utterances, skips=skips,
+                  split_rules=rules, task_subsets=sorted((str(k), str(v)) for k, v in opts["task_subsets"].items()))
 
 
 def _check_maps(opts: dict[str, Any]) -> None:
@@ -180,6 +201,31 @@ def dev_to_test(utterances: list[Utterance], *, fraction: float) -> list[Utteran
     return [replace(u, split="test") if i in moved else u for i, u in enumerate(utterances)]
 
 
+def dev_from_train(utterances: list[Utterance], *, speakers: int, manifest: Path) -> tuple[list[Utterance], str]:
+    """A speaker-disjoint dev split carved from train: the first ``speakers`` training speakers in
+    SHA-256 order of their names move to dev with all their rows (no random state). Returns the
+    utterances and the rule as recorded in every result. A training row without a speaker, or
+    fewer than ``speakers`` + 1 training speakers, is a :class:`DataError` (the carve could not be
+    speaker-disjoint, or would leave no training data)."""
+    train = [u for u in utterances if u.split == "train"]
+    unknown = [u.id for u in train if not u.speaker]
+    if unknown:
+        raise DataError(f"manifest {manifest}: option dev_speakers_from_train carves dev from train by speaker, "
+                        f"but {len(unknown)} training row(s) have no 'speaker' (e.g. {unknown[0]!r}); add the "
+                        "speaker field, or give the manifest dev rows and set dev_speakers_from_train: 0")
+    names = sorted({u.speaker for u in train}, key=stable_key)
+    if len(names) <= speakers:
+        raise DataError(f"manifest {manifest}: option dev_speakers_from_train is {speakers}, but the train split "
+                        f"has {len(names)} speaker(s); at least one must stay in train. Lower the option or give "
+                        "the manifest dev rows")
+    chosen = set(names[:speakers])
+    out = [replace(u, split="dev") if u.split == "train" and u.speaker in chosen else u for u in utterances]
+    moved = sum(1 for u in train if u.speaker in chosen)
+    rule = (f"dev: carved from train, {speakers} whole speaker(s) in SHA-256 order of their names "
+            f"({', '.join(sorted(chosen))}; {moved} rows; option dev_speakers_from_train)")
+    return out, rule
+
+
 class _Reader:
     """Turns manifest rows into utterances, recording why a row is skipped."""
 
@@ -239,7 +285,8 @@ class _Reader:
         words = self._words(row, utt_id=utt_id, start_s=start_s, duration=duration)
         return Utterance(id=utt_id, path=str(audio), split=split, language=language,
                          speaker=str(row.get("speaker") or ""), labels=self._labels(row), text=str(row.get("text") or ""),
-                         words=words, start_s=start_s, end_s=end_s, duration_s=duration)
+                         words=words, start_s=start_s, end_s=end_s, duration_s=duration,
+                         subsets=_subsets(row.get("subsets")))
 
     def _split(self, value: Any) -> str:
         value = self.opts["split_map"].get(value, value) if isinstance(value, str) else value
@@ -313,6 +360,17 @@ class _Skip(Exception):
     def __init__(self, reason: str, *, kind: str | None = None):
         super().__init__(reason)
         self.kind = kind or reason
+
+
+def _subsets(value: Any) -> tuple[str, ...]:
+    """The row's ``subsets``: a list of names, or names separated by commas / spaces (CSV)."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(sorted({v for v in value.replace(",", " ").split() if v}))
+    if isinstance(value, list) and all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        return tuple(sorted({str(v) for v in value}))
+    raise _Skip(f"'subsets' must be a list of names or a text of names, got {value!r}", kind="bad subsets")
 
 
 def _number(value: Any, name: str) -> float | None:

@@ -48,9 +48,25 @@ class FeatureRecipe:
 
     pool_windows_s: tuple[float | None, ...] = (None, 5.0)
     max_chunk_s: float = 30.0
+    # the upstream sees only the first N s of each utterance (a downstream's input_window_s)
+    input_window_s: float | None = None
+    # the forward's precision on CUDA (a profile's extract_dtype): card, float32 or bf16
+    extract_dtype: str = "card"
 
     def key_dict(self) -> dict[str, Any]:
-        return {"v": FORMAT_VERSION, **asdict(self)}
+        """What keys an entry; a field added after entries were first keyed
+        (:data:`ADDED_RECIPE_FIELDS`) appears only when set away from its default, so older entries
+        stay valid."""
+        fields = {k: v for k, v in asdict(self).items() if ADDED_RECIPE_FIELDS.get(k, _NO_DEFAULT) != v}
+        return {"v": FORMAT_VERSION, **fields}
+
+    def autocast_bf16(self, card_bf16: bool) -> bool:
+        """Whether a CUDA forward runs under bf16 autocast."""
+        return card_bf16 if self.extract_dtype == "card" else self.extract_dtype == "bf16"
+
+
+_NO_DEFAULT = object()
+ADDED_RECIPE_FIELDS: dict[str, Any] = {"input_window_s": None, "extract_dtype": "card"}
 
 
 def window_name(window_s: float | None) -> str:

@@ -109,7 +109,7 @@ def ensure_features(*, workspace: PathSource, card: ResolvedCard, dataset: Datas
     layers = _resolve_layers(frame_layers, int(module.num_layers))
     return extract(module=module, dataset=dataset, path=path, frame_layers=layers, recipe=recipe,
                    card_identity=card.identity, device=device, batch_s=batch_s, progress=progress,
-                   label=f"{card.name} / {dataset.name}", bf16=card.card.bf16)
+                   label=f"{card.name} / {dataset.name}", bf16=recipe.autocast_bf16(card.card.bf16))
 
 
 def _rows_for(utt_index: int, utt: Utterance, num_samples: int, *, granularity: str, sample_rate: int,
@@ -143,8 +143,10 @@ def extract(*, module: Any, dataset: Dataset, path: Any, frame_layers: Iterable[
             progress: bool = True, label: str = "", bf16: bool = True) -> FeatureStore:
     """One upstream pass over ``dataset``; writes and returns the cache entry at ``path``.
 
-    On CUDA the forward runs under bf16 autocast when ``bf16`` (the card's ``bf16`` flag);
-    features are stored in float16 either way."""
+    On CUDA the forward runs under bf16 autocast when ``bf16`` (the card's ``bf16`` flag, or the
+    profile's ``extract_dtype``); features are stored in float16 either way. With
+    ``recipe.input_window_s`` each utterance's audio is cut to its first N seconds before the
+    forward (the upstream never sees the rest)."""
     import torch
 
     sr = int(module.sample_rate)
@@ -235,6 +237,8 @@ def extract(*, module: Any, dataset: Dataset, path: Any, frame_layers: Iterable[
                 utt = utts[ui]
                 try:
                     wav = load_audio(utt.path, sample_rate=sr, start_s=utt.start_s, end_s=utt.end_s)
+                    if recipe.input_window_s is not None:  # the upstream sees only the first N s
+                        wav = wav[: int(round(recipe.input_window_s * sr))]
                     if len(wav) < min_samples:
                         raise AudioError(f"{utt.id}: {len(wav) / sr:.3f} s is shorter than the upstream's minimum "
                                          f"input ({min_samples / sr:.3f} s)")

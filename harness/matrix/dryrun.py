@@ -14,22 +14,26 @@ from .select import CellState, cells_of, check_matrix, survey
 def dry_run(ws: Workspace, *, profile: str | None = None, only: dict[str, set[str]] | None = None) -> str:
     """The cells, which are done / failed / unavailable / to do, which have cached features, and an estimate."""
     from ..corpora.load import load_task_dataset
+    from ..features.build import feature_recipe
+    from ..features.cache import FeatureRecipe
     from ..features.extract import lookup
 
     profile_name, prof = check_matrix(ws, profile, only)
     states = survey(ws, cells_of(ws, profile_name, prof, only=only))
-    cached: dict[tuple[str, str, str], bool] = {}
+    cached: dict[tuple[str, str, str, FeatureRecipe], bool] = {}
     lines = [f"profile {profile_name}: {len(states)} cells"]
     for st in states:
         feat = ""
         if st.plan is not None and st.plan.task.kind != "word_discrimination":
-            k = (st.plan.card.name, st.spec.language, st.plan.source.corpus)
+            recipe = feature_recipe(st.plan)
+            k = (st.plan.card.name, st.spec.language, st.plan.source.corpus, recipe)
             if k not in cached:
                 try:
                     ds = load_task_dataset(ws, st.plan.profile, st.plan.source, st.spec.language) \
                         if st.plan.source.corpus != "synth" or _synth_exists(ws, st.plan.profile, st.spec.language) \
                         else None
-                    cached[k] = bool(ds is not None and lookup(ws, st.plan.card, ds, language=st.spec.language)[1])
+                    cached[k] = bool(ds is not None and lookup(ws, st.plan.card, ds, language=st.spec.language,
+                                                                   recipe=recipe)[1])
                 except Exception:  # noqa: BLE001 - dry run only reports
                     cached[k] = False
             feat = "features cached" if cached[k] else "features to extract"

@@ -19,10 +19,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class LinearHead(nn.Module):
-    def __init__(self, *, input_size: int, num_classes: int, binary_output: Literal["sigmoid", "softmax"] = "sigmoid"):
+    def __init__(self, *, input_size: int, num_classes: int, binary_output: Literal["sigmoid", "softmax"] = "sigmoid",
+                 bias: bool = True):
         super().__init__()
         self.single_logit = num_classes == 2 and binary_output == "sigmoid"
-        self.linear = nn.Linear(input_size, 1 if self.single_logit else num_classes)
+        # bias: false is the authors' code (Linear(768, 2, bias=False)); the paper's text is silent
+        self.linear = nn.Linear(input_size, 1 if self.single_logit else num_classes, bias=bias)
 
     def forward(self, x_BD: torch.Tensor, lengths_B: torch.Tensor | None = None) -> torch.Tensor:
         z = self.linear(x_BD)

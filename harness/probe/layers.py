@@ -36,17 +36,29 @@ def frame_layers_for_profile(snap: Snapshot, *, profile: Profile, num_layers: in
     """Every layer whose frames some downstream of the profile may read (sweep candidates, fixed
     layers, every layer for the layer modes), so that one cache entry serves every cell of the
     profile. Pooled downstreams read the per-layer pooled vectors, except on a word-level
-    upstream (``granularity == "word"``), whose pooled items are the stored word rows."""
+    upstream (``granularity == "word"``), whose pooled items are the stored word rows, and under
+    ``normalize: utterance_layer_norm``, which pools layer-normed frames."""
     needed: set[int] = set()
     for name in profile.downstreams:
         try:
             ds = snap.downstream(name)
         except BenchError:
             continue
-        if ds.features != "frames" and granularity != "word":
+        if ds.features != "frames" and granularity != "word" and not _pooled_from_frames(snap, ds, profile=profile):
             continue
         needed.update(layers_of(downstream_layer(ds, profile), stride=ds.sweep.stride, num_layers=num_layers))
     return sorted(needed)
+
+
+def _pooled_from_frames(snap: Snapshot, ds: Any, *, profile: Profile) -> bool:
+    """A pooled classification probe under ``normalize: utterance_layer_norm`` pools normalised
+    frames (harness.probe.sets), so its candidate layers' frames must be in the cache too."""
+    if profile.normalize != "utterance_layer_norm" or not ds.standardize:
+        return False
+    try:
+        return snap.task(ds.task).kind == "classification"
+    except BenchError:
+        return False
 
 
 def layers_of(layer: Any, *, stride: str | int, num_layers: int) -> list[int]:

@@ -2,17 +2,20 @@
 
 The cell, the layer sweep and the analyses all build their inputs here, so all of them see the
 same items: items the extraction skipped are dropped (and named), word-level upstreams under an
-utterance-level head give one item per word, and features are z-scored with the training split's
-statistics when the downstream asks for it.
+utterance-level head give one item per word, and features are normalised as the profile's
+``normalize`` says (z-scored with the training split's statistics, layer-normed per utterance as
+the paper's code did, or left as they are; a downstream's ``standardize: false`` means none).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from ..errors import BenchError
 from .train import FeatureSet
 
 if TYPE_CHECKING:
@@ -25,13 +28,28 @@ LayerSel = int | tuple[int, ...]
 SetsFor = Callable[[LayerSel], tuple[dict[str, FeatureSet], list[str]]]
 
 
+Normalization = Literal["train_zscore", "utterance_layer_norm", "none"]
+LAYER_NORM_EPS = 1e-5  # torch.nn.functional.layer_norm's default, as SpeechBrain's output_norm used it
+
+
 def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, layer: LayerSel, features: str,
-                       pool_window_s: float | None, word_items: bool,
-                       standardize: bool = False) -> tuple[dict[str, FeatureSet], list[str]]:
+                       pool_window_s: float | None, word_items: bool, standardize: bool = False,
+                       normalize: Normalization | None = None) -> tuple[dict[str, FeatureSet], list[str]]:
     """Feature sets per split from the cache; items the extraction skipped are dropped and named.
 
-    With ``standardize`` every split is z-scored with the training split's statistics (per layer
-    when ``layer`` is a tuple of layers: features [N, L, D] or [sum T, L, D])."""
+    ``layer``: one layer, or a tuple of layers stacked on an axis before D (features [N, L, D] or
+    [sum T, L, D]: the layer modes). ``normalize`` (default: ``train_zscore`` when
+    ``standardize``, else ``none``):
+
+    - ``train_zscore``: every split z-scored per dimension (and layer) with the training split's
+      statistics;
+    - ``utterance_layer_norm``: each utterance's frames of a layer normalised over time x dims,
+      no affine (SpeechBrain's ``output_norm``, what the paper's code fed its heads); pooled
+      features are the mean of the normalised frames, so they need the layer's frames in the cache
+      (:func:`harness.probe.layers.frame_layers_for_profile` stores them); word items: each word
+      vector over its dims;
+    - ``none``: the cached features as they are."""
+    normalize = normalize or ("train_zscore" if standardize else "none")
     out: dict[str, FeatureSet] = {}
     dropped: list[str] = []
     for name, ls in splits.items():
@@ -44,18 +62,70 @@ def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, l
             x, off = store.gather(ids, layer=layer)
             counts = np.diff(off)
             item_ids = [f"{uid}#{k}" for uid, n in zip(ids, counts, strict=True) for k in range(int(n))]
+            if normalize == "utterance_layer_norm":
+                x = _layer_norm_rows(x)
             out[name] = FeatureSet("pooled", x, np.repeat(y, counts).astype(np.int64), item_ids)
+        elif features == "pooled" and normalize == "utterance_layer_norm":
+            out[name] = FeatureSet("pooled", _normed_pooled(store, ids, layer=layer, window_s=pool_window_s), y, ids)
         elif features == "pooled":
             x = store.pooled(layer=layer, window_s=pool_window_s)[store.index_of(ids)] if ids else \
                 np.zeros((0, *_layer_shape(layer), store.meta.hidden_size), np.float16)
             out[name] = FeatureSet("pooled", np.asarray(x), y, ids)
         else:
             x, off = store.gather(ids, layer=layer)
+            if normalize == "utterance_layer_norm":
+                x = _layer_norm_items(x, off)
             out[name] = FeatureSet("frames", x, y, ids, offsets=off)
-    if standardize and len(out.get("train", [])):
+    if normalize == "train_zscore" and len(out.get("train", [])):
         mean, std = out["train"].stats()
         out = {name: fs.with_stats(mean, std) for name, fs in out.items()}
     return out, dropped
+
+
+def _layer_norm_items(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Each item's frames ``x[offsets[i]:offsets[i + 1]]`` ([T, D], or [T, L, D]: per layer)
+    normalised over time x dims (float16 out)."""
+    out = np.empty_like(x, dtype=np.float16)
+    for a, b in zip(offsets[:-1], offsets[1:], strict=True):
+        seg = np.asarray(x[a:b], dtype=np.float32)
+        mean = seg.mean(axis=(0, -1), keepdims=True)
+        var = seg.var(axis=(0, -1), keepdims=True)
+        out[a:b] = (seg - mean) / np.sqrt(var + LAYER_NORM_EPS)
+    return out
+
+
+def _layer_norm_rows(x: np.ndarray) -> np.ndarray:
+    """Each row normalised over its dims (the last axis; float16 out)."""
+    x32 = np.asarray(x, dtype=np.float32)
+    mean, var = x32.mean(axis=-1, keepdims=True), x32.var(axis=-1, keepdims=True)
+    return ((x32 - mean) / np.sqrt(var + LAYER_NORM_EPS)).astype(np.float16)
+
+
+def _normed_pooled(store: FeatureStore, ids: list[str], *, layer: LayerSel, window_s: float | None) -> np.ndarray:
+    """[N, D] (or [N, L, D]): per utterance, the mean over the pooling window of its frames
+    normalised over every frame the upstream saw (time x dims, per layer) -- SpeechBrain's
+    ``output_norm`` before the mean pooling."""
+    wanted = (layer,) if isinstance(layer, int) else tuple(layer)
+    missing = [la for la in wanted if not store.has_frames(la)]
+    if missing:
+        raise BenchError(f"normalize: utterance_layer_norm on pooled features needs the frames of layers {missing} "
+                         f"in the cache entry {store.path}, which has frames of layers {store.meta.frame_layers}; "
+                         "harness.probe.layers.frame_layers_for_profile asks for them: rerun to extend the entry")
+    x, off = store.gather(ids, layer=layer)
+    out = np.zeros((len(ids), *_layer_shape(layer), store.meta.hidden_size), np.float32)
+    for i, (a, b) in enumerate(zip(off[:-1], off[1:], strict=True)):
+        seg = np.asarray(x[a:b], dtype=np.float32)
+        n = len(seg) if window_s is None else max(min(int(math.ceil(window_s * store.meta.frame_rate_hz)), len(seg)), 1)
+        mean = seg.mean(axis=(0, -1), keepdims=True)
+        std = np.sqrt(seg.var(axis=(0, -1), keepdims=True) + LAYER_NORM_EPS)
+        out[i] = ((seg[:n].mean(axis=0, keepdims=True) - mean) / std)[0]
+    return out.astype(np.float16)
+
+
+def normalization(plan: CellPlan) -> Normalization:
+    """How the cell's probe inputs are normalised: none when the downstream says ``standardize:
+    false``, else the profile's ``normalize``."""
+    return plan.profile.normalize if plan.downstream.config.standardize else "none"
 
 
 def feature_sets_for(store: FeatureStore, splits: dict[str, LabelledSet],
@@ -68,7 +138,7 @@ def feature_sets_for(store: FeatureStore, splits: dict[str, LabelledSet],
 
     def sets_for(layer: LayerSel) -> tuple[dict[str, FeatureSet], list[str]]:
         return build_feature_sets(store, splits, layer=layer, features=cfg.features, pool_window_s=pool_window,
-                                  word_items=word_items, standardize=cfg.standardize)
+                                  word_items=word_items, normalize=normalization(plan))
 
     return sets_for
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config.deviations import Deviation
 from ..run.record import CellResult, Environment
 from .model import CSV_FIELDS, Cell, Column, Table
 from .records import number
@@ -208,8 +209,9 @@ def _environment_line(env: Environment) -> str:
 
 def render_index(tables: Sequence[Table], *, profile: str, summary: RunSummary,
                  plots: Sequence[tuple[str, Path]], overlap: Sequence[Path] = (), overlap_note: str = "",
-                 generated: str | None = None) -> str:
-    """``index.md``: the run summary, a link to every table (md, csv, json) and to every copied plot."""
+                 generated: str | None = None, deviations: Sequence[Deviation] = ()) -> str:
+    """``index.md``: the run summary, a link to every table (md, csv, json), the deviations table
+    of the profile (:func:`render_deviations`) and every copied plot."""
     st = summary.status
     lines = [f"# Leaderboards: profile `{profile}`", ""]
     if generated:
@@ -223,8 +225,32 @@ def render_index(tables: Sequence[Table], *, profile: str, summary: RunSummary,
     lines += [f"- [{t.title}]({t.name}.md) ([csv]({t.name}.csv), [json]({t.name}.json))" for t in tables]
     if not tables:
         lines.append("No result yet: run `bench matrix` first.")
+    if deviations:
+        lines += ["", *render_deviations(deviations, profile=profile)]
     lines += _plot_lines(plots, overlap, overlap_note)
     return "\n".join(lines) + "\n"
+
+
+def render_deviations(rows: Sequence[Deviation], *, profile: str) -> list[str]:
+    """The deviations table as markdown lines: the rows that differ from the paper first, then
+    those where the paper is silent, then those that match it."""
+    order = {"differs": 0, "paper silent": 1, "same": 2}
+    counts = {k: sum(1 for r in rows if r.status == k) for k in order}
+    lines = ["## Deviations from the paper", "",
+             f"Built from the settings of profile `{profile}` and `reference/deviations.yaml`: "
+             f"{counts['differs']} differ from the paper (its text, or its authors' code where the text is "
+             f"silent), {counts['paper silent']} are choices neither makes, {counts['same']} match it.", "",
+             "| Element | Paper | Authors' code | This profile | Setting | Status |",
+             "|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: order[r.status]):
+        cells = [r.element + (f" ({r.gap})" if r.gap != "-" else ""), r.paper, r.code, r.profile, f"`{r.setting}`"
+                 if not r.setting.startswith("-") else r.setting[1:].strip(" ()") or "fixed", r.status]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _plot_lines(plots: Sequence[tuple[str, Path]], overlap: Sequence[Path], overlap_note: str) -> list[str]:

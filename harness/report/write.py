@@ -25,6 +25,7 @@ from .tables import N_BOOT, build_tables
 
 if TYPE_CHECKING:
     from ..config import Workspace
+    from ..config.deviations import Deviation
     from ..run.record import CellResult
     from ..schema import PaperLayout
 
@@ -100,11 +101,14 @@ def write_leaderboards(ws: Workspace, *, profile: str, timestamp: bool = True, n
         overlap = overlap_section(results_dir, profile, stage / "overlap") if has_capacity else OverlapSection()
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC") if timestamp else None
         summary = run_summary(records)
+        deviations = profile_deviations(ws, profile)
         index = render_index(tables, profile=profile, summary=summary, plots=plots,
-                             overlap=overlap.files, overlap_note=overlap.note, generated=generated)
+                             overlap=overlap.files, overlap_note=overlap.note, generated=generated,
+                             deviations=deviations)
         (stage / "index.md").write_text(index, encoding="utf-8")
         page = render_html(tables, profile=profile, summary=summary, plots=plots, overlap=overlap.files,
-                           overlap_note=overlap.note, languages=layout.languages, generated=generated)
+                           overlap_note=overlap.note, languages=layout.languages, generated=generated,
+                           deviations=deviations)
         (stage / "index.html").write_text(page, encoding="utf-8")
         _swap_in(stage, out)
     except BaseException:
@@ -128,6 +132,16 @@ def layer_mode_tables(ws: Workspace, records: Sequence[CellResult], *, profile: 
     table = layer_mode_table(records, read_records(ws.path("results"), baseline), profile=profile,
                              baseline=baseline, layout=layout, n_boot=n_boot)
     return [table] if table is not None and table.rows else []
+
+
+def profile_deviations(ws: Workspace, profile: str) -> tuple[Deviation, ...]:
+    """The profile's deviations table from its current settings; () for a profile benchmark.yaml
+    does not define (leaderboards of results whose profile is gone)."""
+    from ..config.deviations import deviation_table
+
+    if profile not in ws.snapshot.benchmark.profiles:
+        return ()
+    return deviation_table(ws.snapshot, profile)
 
 
 def _swap_in(stage: Path, out: Path) -> None:

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config.adapters import random_init_note, recorded_settings
+from ..config.deviations import Deviation, deviation_table
 from ..config.plan import CellPlan, CellSpec, Unavailable, resolve_cell, result_file
 from ..config.workspace import snapshot_of
-from ..corpora.load import task_splits
+from ..corpora.load import require_dev, task_splits
 from ..errors import BenchError, DataError, WeightsMissingError
 from ..features.build import features_for
 from ..metrics import classification_metrics
@@ -122,7 +123,7 @@ def run_cell(ws: Workspace | Snapshot, spec: CellSpec, *, device: str = "cpu", p
     except Exception as e:  # noqa: BLE001 - a cell's failure is recorded, the matrix goes on
         return _write_status(snap, spec, plan, "failed", error=e, t0=t0)
     timings = (result.timings or Timings()).model_copy(update={"total_s": time.perf_counter() - t0})
-    result = result.model_copy(update={"timings": timings})
+    result = result.model_copy(update={"timings": timings, "deviations": deviations_of(snap, spec.profile)})
     write_result(plan.result_path, result)
     return CellOutcome(result, plan.result_path)
 
@@ -142,6 +143,15 @@ def record_failure(ws: Workspace | Snapshot, spec: CellSpec, error: BaseExceptio
         if existing is not None:
             return CellOutcome(existing, plan.result_path, skipped=True)
     return _write_status(snap, spec, plan, "failed", error=error, t0=t0)
+
+
+def deviations_of(snap: Snapshot, profile: str) -> list[Deviation] | None:
+    """The profile's deviations table for the record; None when it cannot be made (the table's
+    own file is checked by ``bench validate``: a record never fails for it)."""
+    try:
+        return list(deviation_table(snap, profile))
+    except BenchError:
+        return None
 
 
 def _write(path: Path, result: dict[str, Any]) -> CellResult:
@@ -181,6 +191,8 @@ def _write_status(snap: Snapshot, spec: CellSpec, plan: CellPlan | None, status:
         res["error"] = {"type": type(error).__name__, "message": str(error),
                         "traceback": "".join(traceback.format_exception(error))}
     res["timings"] = {"total_s": time.perf_counter() - t0}
+    if plan is not None:
+        res["deviations"] = deviations_of(snap, spec.profile)
     path = plan.result_path if plan else result_file(snap, spec)
     return CellOutcome(_write(path, res), path)
 
@@ -214,6 +226,7 @@ def _run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, dev
         if not splits[s].utterances:
             raise DataError(f"the {s} split of {dataset.name} has no utterance labelled with "
                             f"{plan.task.label} in {list(classes)}")
+    require_dev(splits, dataset=dataset, source=plan.source, task=plan.task_name)
     t = time.perf_counter()
     store = features_for(snap, plan, dataset, device=device, progress=progress)
     timings["features_s"] = time.perf_counter() - t
@@ -259,6 +272,7 @@ def _run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, dev
             **_skipped_summary(corpus=list(dataset.skipped), labels=[x for ls in splits.values() for x in ls.skipped],
                               features=dropped),
             "item_level": "word" if word_items else "utterance",
+            **({"split_rules": list(dataset.split_rules)} if dataset.split_rules else {}),
         },
         "features": {"cache_entry": store.path.name, "bytes_on_disk": store.bytes_on_disk,
                      "extract_seconds": store.meta.extract_seconds, "audio_seconds": store.meta.audio_seconds,

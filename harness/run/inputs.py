@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..corpora.load import load_task_dataset, task_splits
+from ..corpora.load import for_task, load_task_dataset, require_dev, task_splits
 from ..features.build import features_for
 from ..probe.sets import SetsFor, feature_sets_for
 
@@ -34,8 +34,10 @@ class CellInputs:
 
 
 def dataset_for(snap: Snapshot, plan: CellPlan, *, language: str | None = None) -> Dataset:
-    """The dataset of ``plan``'s task source (for ``language``, default the cell's)."""
-    return load_task_dataset(snap, plan.profile, plan.source, language or plan.spec.language)
+    """The dataset of ``plan``'s task source (for ``language``, default the cell's), as the task
+    reads it (:func:`~harness.corpora.load.for_task`: a corpus may give a task one subset)."""
+    dataset = load_task_dataset(snap, plan.profile, plan.source, language or plan.spec.language)
+    return for_task(dataset, plan.task_name)
 
 
 def cell_inputs(snap: Snapshot, plan: CellPlan, *, device: str, progress: bool,
@@ -44,5 +46,7 @@ def cell_inputs(snap: Snapshot, plan: CellPlan, *, device: str, progress: bool,
     feature sets of ``plan``'s cell."""
     dataset = dataset if dataset is not None else dataset_for(snap, plan)
     splits = task_splits(dataset, task=plan.task, source=plan.source)
+    if plan.task.kind == "classification":
+        require_dev(splits, dataset=dataset, source=plan.source, task=plan.task_name)
     store = features_for(snap, plan, dataset, device=device, progress=progress)
     return CellInputs(dataset, splits, store, feature_sets_for(store, splits, plan))

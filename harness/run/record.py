@@ -24,7 +24,10 @@ since the kinds of cell fill different subsets):
 - ``data`` (:class:`DataSummary`), ``features`` (:class:`FeaturesInfo`), ``timings``
   (:class:`Timings`), ``environment`` (:class:`Environment`);
 - ``analyses`` (:class:`Analyses`: ``capacity``, ``inference_time``, ``umap``) and
-  ``word_discrimination`` (:class:`WordDiscrimination`), written by the analysis steps.
+  ``word_discrimination`` (:class:`WordDiscrimination`), written by the analysis steps;
+- ``deviations`` (:class:`~harness.config.deviations.Deviation` rows): where the cell's profile
+  departs from the paper, as its settings said when the cell ran (absent in older files, which
+  stay readable: the schema version did not change).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from ..config.deviations import Deviation
 from ..errors import BenchError
 
 SCHEMA_VERSION: Literal[2] = 2
@@ -200,6 +204,7 @@ class DataSummary(Section):
     not_anchors_single_emotion: int | None = None
     triplet_rule: str | None = None
     seed: int | None = None
+    split_rules: list[str] | None = None  # how the adapter made splits the corpus does not ship (e.g. a carved dev)
 
 
 class FeaturesInfo(Section):
@@ -402,6 +407,8 @@ class CellResult(Section):
     environment: Environment | None = None
     analyses: Analyses | None = None
     summary: str | None = None
+    # the profile's deviations table when the cell ran (harness.config.deviations); absent in older files
+    deviations: list[Deviation] | None = None
 
     def to_json(self) -> str:
         """The file text: the fields that were set, ``schema_version`` first; floats as Python's

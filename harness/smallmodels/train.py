@@ -6,8 +6,9 @@
    the alignments and turned into mfcc13 frames (:func:`~.segments.segment_bank`, cached);
 2. the model trains with Adam (lr 1e-3), StepLR(step 10, gamma 0.5), batches of 256, gradient
    clipping at norm 1.0, up to ``max_epochs`` epochs, stopping after ``patience`` epochs without a
-   lower dev loss; the weights of the best dev epoch are kept (paper protocol; the paper ran LEE
-   for the full 100 epochs, here every model follows the profile's ``patience``);
+   lower dev loss; the weights of the best dev epoch are kept (paper protocol; the authors' code
+   ran LEE for the full 100 epochs: ``small_models.lee_full_epochs``, set in profile ``paper``;
+   LEE's loss is ``small_models.lee_loss``: mse as the code, l1 as the text and profile ``paper``);
 3. ``<models>/<model>/<language>/model.pt`` is written atomically: a plain dict (config, encoder
    and full state dicts, teacher, vocabulary stats, loss curves, parameter counts, dataset
    fingerprint, timings) loadable with ``torch.load(weights_only=True)``;
@@ -377,7 +378,10 @@ def train_small_model(*, workspace: Workspace, model: str, language: str, datase
     dev_bank = segment_bank(dataset, "dev", cache_dir=cache_dir, progress=progress)
     text_vectors, teacher = None, None
     overrides = dict(config_overrides or {})
+    patience = spec.patience
     if model == "lee":
+        overrides.setdefault("lee_loss", spec.lee_loss)
+        patience = None if spec.lee_full_epochs else patience
         from .teacher import cached_word_vectors
 
         teacher = spec.teacher
@@ -389,7 +393,7 @@ def train_small_model(*, workspace: Workspace, model: str, language: str, datase
     set_normalisation_from(net, train_bank)
     result = fit(net, BatchMaker(model, train_bank, text_vectors=text_vectors, max_frames=config.max_frames),
                  BatchMaker(model, dev_bank, text_vectors=text_vectors, max_frames=config.max_frames),
-                 max_epochs=spec.max_epochs, patience=spec.patience, batch_size=spec.batch_size, seed=seed,
+                 max_epochs=spec.max_epochs, patience=patience, batch_size=spec.batch_size, seed=seed,
                  progress=progress, description=f"{DISPLAY_NAMES[model]} ({language})", num_threads=num_threads)
     params = {**parameter_counts(net), "paper": PAPER_PARAMS[model]}
     vocabulary = {"train": train_bank.vocabulary_stats(), "dev": dev_bank.vocabulary_stats(),
@@ -442,15 +446,15 @@ def training_corpus(workspace: Workspace, *, profile: str | None, language: str)
     """The corpus the small models of ``language`` train on in ``profile``: the word-discrimination
     task's corpus (LibriSpeech / Lahjoita Puhetta / Common Voice in the paper, the synthetic corpus
     in the embedded profiles)."""
-    from ..corpora.load import load_task_dataset
+    from ..corpora.load import for_task, load_task_dataset
 
     _, prof = workspace.profile(profile)
     for task_name in ("word_discrimination", "gender"):
         if task_name not in workspace.task_files():
             continue
         source = workspace.task(task_name).sources.get(prof.data, {}).get(language)
-        if source is not None:
-            return load_task_dataset(workspace, prof, source, language)
+        if source is not None:  # Lahjoita Puhetta: the 360 h subset (option task_subsets)
+            return for_task(load_task_dataset(workspace, prof, source, language), "small_models")
     raise BenchError(f"profile {profile!r} has no {prof.data} corpus with word alignments for {language!r}")
 
 

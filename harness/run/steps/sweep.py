@@ -5,8 +5,8 @@ A sweep trains the probe on a random subset of the training split (``sweep.fract
 keeps the best by dev micro-F1.
 
 For a model without a variant for the cell's language (the paper's "*" rows), the rule is
-``from_cell``: the layer chosen on the English task of the same group is reused, as the paper
-did; that cell's inputs come through :func:`harness.run.inputs.cell_inputs`. The sweep reads the feature
+``from_cell``: the layer chosen on the English task is reused, as the paper did (for topic, fi
+and request, fr, which have no English data, the English task of their group: intent); that cell's inputs come through :func:`harness.run.inputs.cell_inputs`. The sweep reads the feature
 cache only: it never runs the upstream. Its curve is saved as JSON and PNG and reused by every
 seed of the cell.
 """
@@ -69,15 +69,22 @@ def apply_layer_rule(rule: LayerRule, *, snap: Snapshot, plan: CellPlan, store: 
                            num_layers=n)
     if n == 1:
         return LayerChoice(chosen=0, rule="single layer", num_layers=1)
+    note = ""
     if rule.kind == "from_cell" and rule.source is not None:
         source = _source_sweep(snap, rule.source, device=device, progress=progress)
         if source is not None:
-            return source.model_copy(update={"rule": rule.why, "from_language": rule.source.language})
+            update = {"rule": rule.why, "from_language": rule.source.language}
+            if rule.source.downstream != plan.spec.downstream:  # topic / request: the English intent layer
+                update["layer_from"] = rule.source.downstream
+            return source.model_copy(update=update)
+        # said in the record: a "*" cell whose layer was not taken from English must not read as if it were
+        note = f"; the source cell {rule.source.label} cannot run here, so swept on {plan.spec.language} data"
         rule = rule.fallback or LayerRule("sweep")
     if sets_for is None:
         raise BenchError(f"cell {plan.spec.label}: a layer sweep needs the cell's feature sets")
-    return run_sweep(snap=snap, plan=plan, store=store, sets_for=sets_for, classes=classes,
-                     language=plan.spec.language, progress=progress)
+    choice = run_sweep(snap=snap, plan=plan, store=store, sets_for=sets_for, classes=classes,
+                       language=plan.spec.language, progress=progress)
+    return choice.model_copy(update={"rule": f"{choice.rule}{note}"}) if note else choice
 
 
 def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for: SetsFor,
@@ -123,8 +130,9 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
 
 
 def _source_sweep(snap: Snapshot, spec: CellSpec, *, device: str, progress: bool) -> LayerChoice | None:
-    """The sweep of another cell (the same upstream and downstream on English data), computing it
-    when needed; None when that cell cannot run here."""
+    """The sweep of another cell (the same upstream on the English task that gives the layer, see
+    :func:`harness.config.plan.english_downstream`), computing it when needed; None when that cell
+    cannot run here."""
     try:
         plan = resolve_cell(snap, spec)
         dataset = dataset_for(snap, plan)
