@@ -378,7 +378,7 @@ def train_small_model(*, workspace: Workspace, model: str, language: str, datase
     dev_bank = segment_bank(dataset, "dev", cache_dir=cache_dir, progress=progress)
     text_vectors, teacher = None, None
     overrides = dict(config_overrides or {})
-    patience = spec.patience
+    patience: int | None = spec.patience
     if model == "lee":
         overrides.setdefault("lee_loss", spec.lee_loss)
         patience = None if spec.lee_full_epochs else patience
