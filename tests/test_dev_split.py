@@ -81,3 +81,46 @@ def test_the_paper_profile_carves_fesc_dev() -> None:
     root = Path(__file__).resolve().parents[1]
     fesc_opts = yamlio.load(root / "benchmark.yaml")["corpora"]["fesc"]["options"]
     assert fesc_opts["dev_speakers_from_train"] == 1
+
+
+def test_task_subsets_give_each_task_its_hours(tmp_path: Path) -> None:
+    """G8: Lahjoita Puhetta's 360 h (small models, gender) and 490 h (topic) from one manifest:
+    rows name their subsets, option task_subsets gives each task one; the rule is recorded."""
+    from harness.corpora.load import for_task
+
+    rows = []
+    for i, subsets in enumerate((["360h", "490h"], ["360h", "490h"], ["490h"], "490h")):
+        write_speech(tmp_path / f"a{i}.wav", "moi", voice="fi")
+        rows.append({"audio": f"a{i}.wav", "split": "train", "speaker": f"s{i}", "gender": "female",
+                     "topic": "summer", "subsets": subsets})
+    import json
+
+    write_text(tmp_path / "manifest.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    opts = {"task_subsets": {"gender": "360h", "topic": "490h", "small_models": "360h"}}
+    ds = manifest.load(root=tmp_path, language="fi", options=opts)
+    assert [u.subsets for u in ds.utterances] == [("360h", "490h")] * 2 + [("490h",)] * 2
+    gender, topic, words = for_task(ds, "gender"), for_task(ds, "topic"), for_task(ds, "word_discrimination")
+    assert len(gender.utterances) == 2 and len(topic.utterances) == 4 and words is ds
+    assert for_task(ds, "small_models").fingerprint == gender.fingerprint != topic.fingerprint
+    assert "subset '360h' for task 'gender': 2 of 4 rows" in gender.split_rules[-1]
+    with pytest.raises(DataError, match="'720h', which no row"):
+        for_task(manifest.load(root=tmp_path, language="fi", options={"task_subsets": {"topic": "720h"}}), "topic")
+
+
+def test_a_cell_without_dev_fails_naming_the_corpus_and_option(workspace_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cell, not only the helper: no dev split -> a failed record with the fix, no layer chosen."""
+    from dataclasses import replace
+
+    from harness.config import CellSpec, Workspace
+    from harness.run import inputs
+    from harness.run.cell import run_cell
+    from tests.audio_fixtures import make_dataset
+
+    ds = make_dataset(tmp_path / "audio", n=8)
+    no_dev = ds.subset([replace(u, split="train") if u.split == "dev" else u for u in ds.utterances])
+    monkeypatch.setattr(inputs, "load_task_dataset", lambda *a, **k: no_dev)
+    out = run_cell(Workspace(workspace_dir), CellSpec("smoke", "mfcc", "gender", "en", 0), progress=False)
+    assert out.result.status == "failed" and out.result.layer is None
+    assert out.result.error is not None and "no dev split" in str(out.result.error.message)
+    assert "dev_speakers_from_train" in str(out.result.error.message)
