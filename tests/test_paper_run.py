@@ -120,3 +120,20 @@ def test_bench_leaderboard_paper_shows_every_table_published_and_the_deviations(
     # the records carry the same table
     record = next(iter((ws.path("results") / "paper" / "hubert_base" / "topic").rglob("seed0.json")))
     assert '"deviations"' in record.read_text(encoding="utf-8")
+
+
+def test_table2_says_when_a_star_layer_was_swept_locally() -> None:
+    """G1: a "*" cell whose English source cell could not run swept on its own data; Table II says so."""
+    from harness.report import build_tables, load_published, render_markdown
+    from tests.test_leaderboard import make_result
+
+    reused = make_result("hubert_base", "gender", "fi", fallback=True, profile="paper", corpus="lahjoita_puhetta")
+    reused["layer"] = {"chosen": 3, "rule": "layer chosen on the English task", "num_layers": 13, "from_language": "en"}
+    local = make_result("hubert_base", "gender", "fr", fallback=True, profile="paper", corpus="commonvoice_fr")
+    local["layer"] = {"chosen": 5, "num_layers": 13, "rule": "sweep (stride paper, 0.3 of train); the source cell "
+                      "hubert_base / gender / en / seed 0 cannot run here, so swept on fr data"}
+    tables = {t.name: t for t in build_tables([reused, local], published=load_published(), profile="paper", n_boot=20)}
+    md = render_markdown(tables["table2_layers"])
+    assert "could not run here: the layer was swept on this language's data" in md
+    row = next(r for r in tables["table2_layers"].rows if r.key == "hubert_base")
+    assert not row.cells["gender.fi.layer"].notes and row.cells["gender.fr.layer"].notes

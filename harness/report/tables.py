@@ -33,6 +33,7 @@ from .aggregate import (
     score_cell,
     word_cell,
     word_entries,
+    where,
 )
 from .model import Cell, Column, PublishedTables, Row, RowGroupLabel, Table
 from .records import RowMeta, Run, as_records, number, repository_layout
@@ -323,7 +324,14 @@ def _layer_cell(runs: Sequence[Run], *, notes: Notes) -> Cell:
         return Cell(notes=bad)
     fallback = any(language_fallback(r) for r in ok)
     text = "/".join(str(la) for la in layers) if len(layers) > 1 else None
-    return Cell(value=float(layers[0]), text=text, seeds=len(ok), fallback=fallback, status="ok", notes=bad)
+    # a "*" cell whose English source could not run swept on its own data: said, so the "*" never
+    # claims an English layer that was not used (the sweep step writes this in the layer's rule)
+    local = tuple(sorted({notes.add("English model, but its English source cell could not run here: the layer "
+                                    "was swept on this language's data", where(r))
+                          for r in ok if language_fallback(r) and r.record.layer is not None
+                          and "cannot run here" in str(r.record.layer.rule or "")}))
+    return Cell(value=float(layers[0]), text=text, seeds=len(ok), fallback=fallback, status="ok",
+                notes=tuple(sorted({*bad, *local})))
 
 
 # --------------------------------------------------------------------------- discrimination tables
