@@ -31,9 +31,9 @@ from .aggregate import (
     plain_cell,
     published_cell,
     score_cell,
+    where,
     word_cell,
     word_entries,
-    where,
 )
 from .model import Cell, Column, PublishedTables, Row, RowGroupLabel, Table
 from .records import RowMeta, Run, as_records, number, repository_layout
