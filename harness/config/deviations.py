@@ -42,7 +42,7 @@ DEVIATING_SETTINGS: tuple[str, ...] = (
     "downstreams/word_discrimination.yaml options.rule",
     "profiles.<profile>.small_models.lee_loss", "profiles.<profile>.small_models.lee_full_epochs",
     "profiles.<profile>.small_models.teacher", "profiles.<profile>.analyses.capacity_tasks",
-    "profiles.<profile>.data",
+    "profiles.<profile>.data", "profiles.<profile>.layer",
     "corpora.fesc.options.dev_speakers_from_train", "corpora.iemocap.options.dev_speakers",
     "corpora.iemocap.options.merge_excited", "corpora.lahjoita_puhetta.options.task_subsets",
     "upstreams/cards/whisper*.yaml args.window", "upstreams/cards/mfcc.yaml args.n_mels",
@@ -193,6 +193,13 @@ def _english_layer(ctx: _Ctx) -> tuple[str, Any]:
             source = english_downstream(ctx.snap, profile=prof, downstream=ds, task=task)
             return f"the English {source} cell (topic, request)", source
     return "no topic / request downstream", None
+
+
+def _layer_selection(ctx: _Ctx) -> tuple[str, Any]:
+    mode = getattr(ctx.prof, "layer", None)
+    if mode is None:
+        return "best single layer", "best single layer"
+    return f"{mode} over all layers (SUPERB)", mode
 
 
 def _fesc_dev(ctx: _Ctx) -> tuple[str, Any]:
@@ -350,7 +357,7 @@ def _data(ctx: _Ctx) -> tuple[str, Any]:
 
 
 PROBES: dict[str, Probe] = {
-    "english_layer": _english_layer, "fesc_dev": _fesc_dev, "iemocap_train": _iemocap_train,
+    "english_layer": _english_layer, "layer_selection": _layer_selection, "fesc_dev": _fesc_dev, "iemocap_train": _iemocap_train,
     "iemocap_exc": _iemocap_exc, "lp_hours": _lp_hours, "aligners": _aligners, "gender_input": _gender_input,
     "gender_epochs": _gender_epochs, "gender_bias": _gender_bias, "sequence_head": _sequence_head,
     "normalize": _normalize, "grad_clip": _grad_clip, "whisper_window": _whisper_window,
