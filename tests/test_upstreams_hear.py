@@ -95,7 +95,7 @@ def test_readme_test_command_installs_the_hear_extra() -> None:
     """CI runs the README's test command verbatim (.ci/run): it must install the extra the validator test needs."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     command = readme.split("<!-- test-command -->", 1)[1].split("<!-- /test-command -->", 1)[0]
-    extras = re.search(r'pip install -e "\.\[([^\]]*)\]"', command)
+    extras = re.search(r'pip install -c constraints\.txt -e "\.\[([^\]]*)\]"', command)
     assert extras is not None, command
     assert {"test", "hear", "resemblyzer"} <= set(extras.group(1).split(",")), command
 
