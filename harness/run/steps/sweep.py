@@ -25,7 +25,7 @@ from ...errors import BenchError
 from ...identity import short_hash
 from ...probe.layers import candidate_layers
 from ...probe.sets import SetsFor
-from ...probe.train import head_for, train_head
+from ...probe.train import head_for, set_seed, train_head
 from ...results import read_json, write_json_atomic
 from ...tempfiles import save_figure
 from ..inputs import cell_inputs, dataset_for
@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from ...features.cache import FeatureStore
     from ...probe.train import FeatureSet
     from ...protocols import PathSource
+
+
+# How a sweep's heads are initialised; part of the sweep's cache key, so that curves computed
+# before heads were seeded per layer (they depended on the worker's history) are recomputed.
+SWEEP_INIT = "seeded per layer"
 
 
 def sweep_path(paths: PathSource, plan: CellPlan, language: str) -> Path:
@@ -98,7 +103,8 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
     if cfg.sweep.max_epochs:
         training = training.model_copy(update={"max_epochs": cfg.sweep.max_epochs})
     key = short_hash({"card": plan.card.identity, "store": store.path.name, "downstream": plan.downstream.identity,
-                      "sweep": cfg.sweep.model_dump(mode="json"), "layers": layers, "classes": list(classes)})
+                      "sweep": cfg.sweep.model_dump(mode="json"), "layers": layers, "classes": list(classes),
+                      "init": SWEEP_INIT})
     path = sweep_path(snap, plan, language)
     cached = read_json(path)
     if cached and cached.get("key") == key:
@@ -111,6 +117,10 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
         k = max(int(math.ceil(cfg.sweep.fraction * len(train))), min(len(train), 2))
         idx = np.sort(np.random.default_rng(cfg.sweep.seed).choice(len(train), size=k, replace=False))
         subset_size = k
+        # every layer's head starts from the same draw of the sweep's seed: without it the draw
+        # came from whatever this process ran before (a matrix worker runs many jobs, in an order
+        # that depends on timing), and run-to-run the random-init WavLM chose other layers
+        set_seed(cfg.sweep.seed)
         head = head_for(plan, store, input_size=train.dim, num_classes=len(classes))
         res = train_head(head, train=train.subset(idx.tolist()), dev=fsets["dev"], training=training, seed=cfg.sweep.seed,
                          progress=progress, label=f"sweep layer {layer}")
