@@ -41,7 +41,8 @@ class ProcessExecutor:
     Probe heads and the small models train with one thread (their kernels are too small to gain
     from more), so on an N-core machine N jobs side by side finish about N times sooner than one
     after the other. Jobs that want every core (feature extraction) get a pool of one worker with
-    ``threads`` = the number of cores.
+    ``threads=None``: torch's default, the same as in a ``bench``
+    process, so that features do not depend on the command that extracted them.
 
     A worker that dies (the OOM killer, a segfault in a native library, a kill) breaks the pool:
     the pool is started again and the jobs it was running are run again, each alone, so that the
@@ -51,7 +52,7 @@ class ProcessExecutor:
 
     parallel = True
 
-    def __init__(self, workers: int, *, threads: int = 1, tasks_per_worker: int | None = None):
+    def __init__(self, workers: int, *, threads: int | None = 1, tasks_per_worker: int | None = None):
         self.workers = workers
         self._threads = threads
         self._tasks_per_worker = tasks_per_worker
@@ -142,10 +143,12 @@ class ProcessExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _worker_init(threads: int = 1) -> None:
+def _worker_init(threads: int | None = 1) -> None:
+    """A worker's torch thread count: ``threads``, or torch's default when None."""
     import torch
 
-    torch.set_num_threads(max(threads, 1))
+    if threads is not None:
+        torch.set_num_threads(max(threads, 1))
 
 
 def make_executor(kind: str, *, address: str | None, ws: Workspace) -> Executor:

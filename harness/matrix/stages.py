@@ -245,8 +245,11 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                 # to the system then). Not a fresh process per job: starting one (torch, transformers)
                 # costs about 5 s and the stage has dozens of jobs, most of them a few seconds long; one
                 # extraction at a time, longest utterance first, keeps the process's peak that of the
-                # largest model (see harness.features.extract)
-                fresh = ProcessExecutor(1, threads=os.cpu_count() or 1) \
+                # largest model (see harness.features.extract). Its thread count is torch's default, the
+                # one `bench run` and `bench extract` extract with: features depend on the thread count
+                # (0.5% of the float16 values of a WavLM differ between 1 and 2 threads), and the cache
+                # keeps whichever extraction came first
+                fresh = ProcessExecutor(1, threads=None) \
                     if executor == "local" and device == "cpu" else None
                 try:
                     (fresh or ex).map(partial(_extract_job, ws=ws, device=device, progress=False), extract,
