@@ -41,8 +41,8 @@ class ProcessExecutor:
     Probe heads and the small models train with one thread (their kernels are too small to gain
     from more), so on an N-core machine N jobs side by side finish about N times sooner than one
     after the other. Jobs that want every core (feature extraction) get a pool of one worker with
-    ``threads=None``: torch's default, the same as in a ``bench``
-    process, so that features do not depend on the command that extracted them.
+    ``threads=None``: torch's default, the same as in a ``bench`` process, so that features do not
+    depend on the command that extracted them.
 
     A worker that dies (the OOM killer, a segfault in a native library, a kill) breaks the pool:
     the pool is started again and the jobs it was running are run again, each alone, so that the
