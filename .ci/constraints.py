@@ -25,8 +25,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
-# the installers themselves: pinned by the virtual environment, not by us
-SKIP = {"pip", "wheel"}
+# the installer itself: the virtual environment brings it (wheel is pinned: tensorflow needs it)
+SKIP = {"pip"}
 
 
 def _requirements(dist: md.Distribution, extras: set[str]) -> list[Requirement]:
