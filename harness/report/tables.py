@@ -344,7 +344,12 @@ def _layers_table(ctx: _Context) -> Table | None:
     rows = [_layer_row(ctx, meta, columns) for meta in idx.rows_with(where=chosen) if _has_layers(ctx, meta)]
     footer = ("Layer index: 0 = the CNN / embedding output, i = transformer layer i (the paper's 1-based "
               "index). Single-layer embeddings have no layer to choose and are not listed; – in a cell: a "
-              "single-layer result or no result.", *_marks_footer(rows))
+              "single-layer result or no result.",
+              "Choice: the layer whose sweep probe (trained on the downstream's sweep.fraction of the training split) has the highest dev "
+              "micro-F1; exact ties go to the lower layer, near-ties are not broken otherwise. The result files "
+              "record each layer's dev score with its 95% interval (layer.curve_low / curve_high): layers inside "
+              "the best one's interval cannot be told apart on the dev set, so such a choice is noise.",
+              *_marks_footer(rows))
     return _finish(ctx, layout.tables.layers, columns=columns, rows=rows, footer=footer)
 
 

@@ -142,10 +142,10 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
 
 
 SWEEP_RECORD_VERSION = 2  # 2: the dev items, predictions and the curve's interval are recorded
-TIE_RULE = ("highest dev micro-F1 of the sweep head; exact ties: the lower layer. Layers whose dev scores lie "
-            "within each other's intervals (curve_low / curve_high) are not distinguishable on this dev set: the "
-            "choice between them is noise, and is kept (not moved to the lowest such layer) because that rule "
-            "changed the choice across sweep seeds more often (BENCHMARKS.md, layer choice under noise).")
+TIE_RULE = ("highest dev micro-F1 of the sweep head; exact ties: the lower layer. Near-ties are not broken by "
+            "any other rule: layers whose dev scores lie inside the best layer's interval (curve_low / curve_high, "
+            "speaker-clustered) cannot be told apart on this dev set, so the choice among them is noise "
+            "(benchmarks/layer_choice.py measures how often it changes with the sweep's seed).")
 
 
 def pick_layer(curve: dict[int, float]) -> int:
