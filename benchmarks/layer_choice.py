@@ -69,8 +69,8 @@ def main() -> None:
     if "BENCH_CACHE" not in os.environ:
         raise SystemExit("set BENCH_CACHE to the cache folder of a finished embedded run (its features are read)")
     os.environ["BENCH_RESULTS"] = tempfile.mkdtemp(prefix="layer_choice_")
+    from harness.config import Workspace, parse_overrides
     from harness.config.plan import CellSpec
-    from harness.config.workspace import Workspace
     from harness.run.cell import select_layer
 
     table: dict[str, dict[str, list[int]]] = {}
@@ -79,9 +79,9 @@ def main() -> None:
             spec = CellSpec(profile="embedded", upstream=up, downstream=task, language="en")
             chosen: dict[str, list[int]] = {}
             for seed in range(args.seeds):
-                ws = Workspace(ROOT, {"downstream": {"sweep": {"seed": seed}}})
+                ws = Workspace(ROOT, parse_overrides([f"sweep.seed={seed}"]))
                 before = _entries()
-                choice = select_layer(ws, spec)
+                choice = select_layer(ws, spec, progress=False)
                 if _entries() != before:
                     raise SystemExit(f"{spec.label}: features were extracted: {os.environ['BENCH_CACHE']} is not "
                                      "the cache of a finished embedded run of this commit")
