@@ -20,7 +20,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,15 @@ class Dataset:
 
     def subset(self, utterances: Iterable[Utterance]) -> Dataset:
         return replace(self, utterances=tuple(utterances))
+
+
+def item_speakers(item_ids: Sequence[str], utterances: Iterable[Utterance]) -> list[str] | None:
+    """The speaker of each item (``<utterance id>`` or a word ``<utterance id>#<k>``), or None when
+    one of them is not named (an empty speaker, or an id not among ``utterances``): the
+    clustered bootstrap needs every item's speaker or none."""
+    speaker = {u.id: u.speaker for u in utterances}
+    out = [speaker.get(i.split("#", 1)[0], "") for i in item_ids]
+    return out if all(out) else None
 
 
 # --------------------------------------------------------------------------- task view

@@ -95,6 +95,10 @@ def test_ig_finds_planted_dimensions_pooled_linear(workspace_dir: Path, tmp_path
     assert len(out["attributions_sorted_abs"]) == 40
     assert out["relative_change_pct"]["f1_micro"] == pytest.approx(
         (out["metrics"]["f1_micro"] - out["full_metrics"]["f1_micro"]) / out["full_metrics"]["f1_micro"] * 100)
+    pred = out["predictions"]  # per item, for the leaderboard's interval of the 10% score and its change
+    assert pred["ids"] == splits["test"].ids and len(pred["y_pred"]) == 200 and pred["y_true"] == splits["test"].y.tolist()
+    assert 100.0 * np.mean(np.array(pred["y_pred"]) == np.array(pred["y_true"])) == pytest.approx(out["metrics"]["f1_micro"])
+    assert "speakers" not in pred, "the hand-made dataset names no speaker: none recorded"
     saved = json.loads(Path(out["dims_file"]).read_text())
     assert saved["dims"] == out["dims"] and saved["cell"]["group"] == "gender" and "schema" not in saved
     assert Path(out["dims_file"]) == ws.path("results") / "smoke" / "capacity" / "mfcc" / "probe_linear" / "en" / "seed0.json"

@@ -82,6 +82,8 @@ def test_cell_with_mfcc(emo_ws) -> None:
 
     rows = [row.split("|") for row in res["predictions"]["ids"]]
     assert all(emotion[a] == emotion[p] != emotion[n] and a != p for a, p, n in rows)
+    speaker = {u.id: u.speaker for u in ds.utterances}  # a triplet's cluster: its anchor's speaker
+    assert res["predictions"]["speakers"] == [speaker[a] for a, _, _ in rows]
     expected = [int(cos(a, p) > cos(a, n)) for a, p, n in rows]
     assert res["predictions"]["y_pred"] == expected
     assert res["metrics"]["accuracy"] == pytest.approx(100.0 * sum(expected) / len(expected))

@@ -50,13 +50,22 @@ def test_sweep_picks_the_layer_with_the_planted_signal(workspace_dir: Path) -> N
         calls.append(layer)
         shift = 1.5 if layer == 5 else 0.0  # only layer 5 carries the label
         return {"train": planted_pooled(120, dim=8, informative=[2], seed=10 + layer, shift=shift),
-                "dev": planted_pooled(80, dim=8, informative=[2], seed=50 + layer, shift=shift)}, []
+                "dev": planted_pooled(80, dim=8, informative=[2], seed=50, shift=shift)}, []  # one dev set
 
     res = run_sweep(snap=ws.snapshot, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
                     language="en", progress=False).model_dump(exclude_unset=True)
     assert res["chosen"] == 5 and res["candidates"] == list(range(9)) and res["subset_size"] == 60
     assert res["curve"]["5"] == max(res["curve"].values()) and res["curve"]["5"] > 80
     assert sweep_path(ws, plan, "en").is_file() and Path(res["plot"]).is_file()
+    # the dev items and every layer's dev predictions are recorded, with the curve's interval
+    assert len(res["dev_ids"]) == len(res["dev_y_true"]) == 80 and set(res["dev_predictions"]) == set(res["curve"])
+    for layer, pred in res["dev_predictions"].items():
+        f1 = 100.0 * sum(p == y for p, y in zip(pred, res["dev_y_true"], strict=True)) / 80
+        assert f1 == pytest.approx(res["curve"][layer])  # the curve is the score of these predictions
+        assert res["curve_low"][layer] <= res["curve"][layer] <= res["curve_high"][layer]
+    assert res["curve_high"]["5"] - res["curve_low"]["5"] > 0 and "dev_speakers" not in res  # no speakers here
+    assert res["curve_low"]["5"] > max(res["curve_high"][k] for k in res["curve"] if k != "5")
+    assert "exact ties: the lower layer" in res["tie_rule"]
     calls.clear()
     again = choose_layer(snap=ws.snapshot, plan=plan, store=_fake_store(9), sets_for=sets_for, classes=("female", "male"),
                          device="cpu", progress=False).model_dump(exclude_unset=True)

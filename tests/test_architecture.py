@@ -20,7 +20,7 @@ LAYERS = {  # module prefix -> layer; the longest matching prefix wins
                      "harness.options"), 0),
     **dict.fromkeys(("harness.config", "harness.registry", "harness.outputs", "harness.schema", "harness.results"), 1),
     **dict.fromkeys(("harness.corpora", "harness.features", "harness.probe", "harness.smallmodels", "harness.data",
-                     "harness.synth", "harness.espeak", "harness.metrics", "harness.testing", "harness.hear",
+                     "harness.synth", "harness.espeak", "harness.metrics", "harness.stats", "harness.testing", "harness.hear",
                      "harness.weights"), 2),
     "harness.run": 3, **dict.fromkeys(("harness.matrix", "harness.report"), 4),
     **dict.fromkeys(("harness.cli", "harness.present"), 5),

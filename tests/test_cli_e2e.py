@@ -33,6 +33,9 @@ def test_bench_run_prints_metrics_and_writes_a_result(workspace_dir: Path, tmp_p
     assert result["downstream"]["profile"] == "smoke"
     assert result["environment"]["packages"]["torch"]
     assert len(result["predictions"]["y_pred"]) == result["metrics"]["n"]
+    ids, speakers = result["predictions"]["ids"], result["predictions"]["speakers"]  # the bootstrap's clusters
+    assert len(speakers) == len(ids) and all(i.startswith(f"{s}_") for i, s in zip(ids, speakers, strict=True))
+    assert len(set(speakers)) >= 2
     mtime = result_file.stat().st_mtime_ns
     again = _bench(args, root=workspace_dir, env_root=tmp_path)
     assert again.returncode == 0 and "cached result" in again.stdout

@@ -299,6 +299,11 @@ def test_word_discrimination_vectors_come_from_the_features_stage(root: Path) ->
     first, second = (result(root, "mt_words", "mfcc", "word_discrimination", seed=s) for s in (0, 1))
     assert first["features"]["word_vectors"] == second["features"]["word_vectors"] == "read from the cache"
     assert first["metrics"] == second["metrics"] and first["metrics"]["n"] > 0
+    words = first["word_discrimination"]  # MFCC is the same model in every language: no training language
+    assert words["matched"]["train_language"] is None and "mismatched" not in words
+    pred = words["matched"]["predictions"]  # per triplet: the anchor's speaker (the bootstrap's cluster)
+    assert len(pred["speakers"]) == len(pred["ids"]) == len(pred["correct"]) == first["metrics"]["n"]
+    assert all(i.split(":", 1)[0].startswith(f"{s}_") for i, s in zip(pred["ids"], pred["speakers"], strict=True))
     vectors = sorted((root / ".bench" / "cache" / "word_discrimination" / "vectors" / "mfcc").glob("*.npz"))
     assert len(vectors) == 1
     vectors[0].write_bytes(vectors[0].read_bytes()[:100])  # torn

@@ -3,7 +3,15 @@ before the result record and the report package existed, tests/fixtures/results_
 exactly the tables that harness wrote from them (tests/fixtures/leaderboards_v1/smoke): markdown,
 CSV and JSON, every table, byte for byte. A broader hand-made set (tests/report_scenario.py)
 covers every kind of table with published columns (tests/fixtures/leaderboards_v1/paper_scenario,
-also written by that harness)."""
+also written by that harness).
+
+Updated deliberately once since (issue 15: intervals, significance and table fixes): the expected
+files gained the paired-significance marks (≈ in markdown, ``tied_with_best`` / ``clustered`` /
+``delta_low`` / ``delta_high`` per cell and ``significance`` per table in JSON, matching CSV
+columns), per-column seed counts, the clustered-bootstrap footer (saying these results, which name no
+speakers, fall back to the item bootstrap), the probe-heads, Params, Table V and Table IX footer
+lines. Every number is unchanged: results without speakers keep the item bootstrap of
+``harness.metrics.bootstrap_ci`` with its random stream."""
 
 from __future__ import annotations
 

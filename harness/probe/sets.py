@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from ..data import item_speakers
 from ..errors import BenchError
 from .train import FeatureSet
 
@@ -64,18 +65,20 @@ def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, l
             item_ids = [f"{uid}#{k}" for uid, n in zip(ids, counts, strict=True) for k in range(int(n))]
             if normalize == "utterance_layer_norm":
                 x = _layer_norm_rows(x)
-            out[name] = FeatureSet("pooled", x, np.repeat(y, counts).astype(np.int64), item_ids)
+            out[name] = FeatureSet("pooled", x, np.repeat(y, counts).astype(np.int64), item_ids,
+                                   speakers=item_speakers(item_ids, ls.utterances))
         elif features == "pooled" and normalize == "utterance_layer_norm":
-            out[name] = FeatureSet("pooled", _normed_pooled(store, ids, layer=layer, window_s=pool_window_s), y, ids)
+            out[name] = FeatureSet("pooled", _normed_pooled(store, ids, layer=layer, window_s=pool_window_s), y, ids,
+                                   speakers=item_speakers(ids, ls.utterances))
         elif features == "pooled":
             x = store.pooled(layer=layer, window_s=pool_window_s)[store.index_of(ids)] if ids else \
                 np.zeros((0, *_layer_shape(layer), store.meta.hidden_size), np.float16)
-            out[name] = FeatureSet("pooled", np.asarray(x), y, ids)
+            out[name] = FeatureSet("pooled", np.asarray(x), y, ids, speakers=item_speakers(ids, ls.utterances))
         else:
             x, off = store.gather(ids, layer=layer)
             if normalize == "utterance_layer_norm":
                 x = _layer_norm_items(x, off)
-            out[name] = FeatureSet("frames", x, y, ids, offsets=off)
+            out[name] = FeatureSet("frames", x, y, ids, offsets=off, speakers=item_speakers(ids, ls.utterances))
     if normalize == "train_zscore" and len(out.get("train", [])):
         mean, std = out["train"].stats()
         out = {name: fs.with_stats(mean, std) for name, fs in out.items()}

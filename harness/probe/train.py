@@ -52,6 +52,7 @@ class FeatureSet:
     dims: np.ndarray | None = None
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
+    speakers: list[str] | None = None  # per item, when the corpus names every one (the bootstrap's clusters)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -68,12 +69,15 @@ class FeatureSet:
     def subset(self, index: Sequence[int] | np.ndarray) -> FeatureSet:
         index = np.asarray(index, dtype=np.int64)
         ids = [self.ids[i] for i in index]
+        speakers = [self.speakers[i] for i in index] if self.speakers is not None else None
         if self.kind == "pooled":
-            return FeatureSet("pooled", self.x[index], self.y[index], ids, dims=self.dims, mean=self.mean, std=self.std)
+            return FeatureSet("pooled", self.x[index], self.y[index], ids, dims=self.dims, mean=self.mean, std=self.std,
+                              speakers=speakers)
         assert self.offsets is not None
         seqs = [self.x[self.offsets[i]: self.offsets[i + 1]] for i in index]
         x, off = concat_sequences(seqs, dim=self.x.shape[1:])
-        return FeatureSet("frames", x, self.y[index], ids, offsets=off, dims=self.dims, mean=self.mean, std=self.std)
+        return FeatureSet("frames", x, self.y[index], ids, offsets=off, dims=self.dims, mean=self.mean, std=self.std,
+                          speakers=speakers)
 
     def with_dims(self, dims: np.ndarray | None) -> FeatureSet:
         return replace(self, dims=None if dims is None else np.asarray(dims))

@@ -1,8 +1,9 @@
 """From runs to cells: runs indexed by (row, task, language), seeds averaged with a bootstrap
 interval, failures turned into numbered notes, published numbers put beside ours.
 
-Scores are means over seeds with a 95% interval from :func:`harness.metrics.bootstrap_ci` (test
-items resampled, seeds pooled). A cell whose runs all failed or could not run is ``n/a`` citing
+Scores are means over seeds with a 95% interval: speaker-clustered (:func:`harness.stats.clustered_ci`:
+test speakers, then their utterances, resampled; seeds pooled), or the item bootstrap of
+:func:`harness.metrics.bootstrap_ci` for results that do not name their items' speakers. A cell whose runs all failed or could not run is ``n/a`` citing
 the reasons; a cell never run is ``missing``.
 """
 
@@ -15,8 +16,9 @@ import numpy as np
 
 from ..run.record import Capacity, CellResult, Metrics, Predictions, WordSetting
 from ..schema import PaperLayout
+from ..stats import Sample
 from .model import Cell
-from .records import ItemPairs, RowMeta, Run, failure_reason, item_pairs, make_run, number, row_meta
+from .records import RowMeta, Run, failure_reason, item_sample, make_run, number, row_meta
 
 
 class RunIndex:
@@ -90,25 +92,25 @@ def failure_notes(runs: Sequence[Run], notes: Notes) -> tuple[int, ...]:
 # --------------------------------------------------------------------------- scores over seeds
 @dataclass(frozen=True)
 class Measure:
-    """How to read one score from a record: its value and, when stored, per-item (y_true, y_pred)."""
+    """How to read one score from a record: its value and, when stored, its per-item sample."""
 
     metric: str
     value: Callable[[CellResult], float | None]
-    pairs: Callable[[CellResult], ItemPairs | None]
+    sample: Callable[[CellResult], Sample | None]
     note_no_pairs: bool = True  # cite a note when a result has no per-item predictions
 
 
 def metric_measure(metric: str) -> Measure:
-    return Measure(metric, lambda r: _metric(r.metrics, metric), lambda r: item_pairs(r.predictions))
+    return Measure(metric, lambda r: _metric(r.metrics, metric), lambda r: item_sample(r.predictions))
 
 
 def capacity_measure() -> Measure:
-    return Measure("f1_micro", lambda r: number(capacity_f1(r)), _capacity_pairs, note_no_pairs=False)
+    return Measure("f1_micro", lambda r: number(capacity_f1(r)), _capacity_sample, note_no_pairs=False)
 
 
-def _capacity_pairs(record: CellResult) -> ItemPairs | None:
+def _capacity_sample(record: CellResult) -> Sample | None:
     cap = _capacity(record)
-    return item_pairs(cap.predictions) if cap is not None else None
+    return item_sample(cap.predictions) if cap is not None else None
 
 
 def _metric(metrics: Metrics | None, name: str) -> float | None:
@@ -126,9 +128,12 @@ def capacity_f1(record: CellResult) -> float | None:
 
 
 def score_cell(runs: Sequence[Run], measure: Measure, *, notes: Notes, n_boot: int) -> Cell:
-    """Mean over the ok seeds with a bootstrap interval; n/a (with notes) when none is ok."""
-    from ..metrics import bootstrap_ci
+    """Mean over the ok seeds with a bootstrap interval; n/a (with notes) when none is ok.
 
+    The interval is speaker-clustered (:func:`harness.stats.clustered_ci`) when every seed's
+    predictions name their speakers; otherwise it is the item bootstrap of
+    :func:`harness.metrics.bootstrap_ci` (the numbers of results written before speakers were
+    recorded stay what they were) and the cell says so (``clustered=False``)."""
     bad_notes = failure_notes(runs, notes)
     ok = [r for r in runs if r.status == "ok"]
     if not ok:
@@ -137,10 +142,12 @@ def score_cell(runs: Sequence[Run], measure: Measure, *, notes: Notes, n_boot: i
     if all(v is None for v in values):
         return Cell(status="missing", notes=bad_notes)
     fallback = any(language_fallback(r) for r in ok)
-    pairs = [measure.pairs(r.record) for r in ok]
-    if all(p is not None for p in pairs):
-        mean, low, high = bootstrap_ci([p for p in pairs if p is not None], metric=measure.metric, n_boot=n_boot)
-        return Cell(value=mean, low=low, high=high, seeds=len(ok), fallback=fallback, status="ok", notes=bad_notes)
+    found = [measure.sample(r.record) for r in ok]
+    samples = tuple(s for s in found if s is not None)
+    if len(samples) == len(found):
+        mean, low, high, clustered = seed_interval(samples, metric=measure.metric, n_boot=n_boot)
+        return Cell(value=mean, low=low, high=high, seeds=len(ok), fallback=fallback, status="ok", notes=bad_notes,
+                    clustered=clustered, samples=samples)
     present = [v for v in values if v is not None]
     cited = set(bad_notes)
     if measure.note_no_pairs:
@@ -150,15 +157,54 @@ def score_cell(runs: Sequence[Run], measure: Measure, *, notes: Notes, n_boot: i
                 notes=tuple(sorted(cited)))
 
 
+def seed_interval(samples: Sequence[Sample], *, metric: str, n_boot: int) -> tuple[float, float, float, bool]:
+    """(mean over seeds, low, high, clustered): the clustered bootstrap when every sample names its
+    speakers, else the item bootstrap (see :func:`score_cell`)."""
+    from ..metrics import bootstrap_ci
+    from ..stats import clustered_ci
+
+    if all(s.clustered for s in samples):
+        iv = clustered_ci(samples, metric=metric, n_boot=n_boot)
+        return iv.value, iv.low, iv.high, True
+    mean, low, high = bootstrap_ci([(s.y_true, s.y_pred) for s in samples], metric=metric, n_boot=n_boot)
+    return mean, low, high, False
+
+
 def language_fallback(run: Run) -> bool:
     up = run.record.upstream
     return bool(up.language_fallback) if up is not None else False
 
 
 def capacity_cell(runs: Sequence[Run], *, notes: Notes, n_boot: int) -> Cell:
-    cell = score_cell(runs, capacity_measure(), notes=notes, n_boot=n_boot)
-    changes = [c for c in (capacity_change(r.record) for r in runs if r.status == "ok") if c is not None]
-    return replace(cell, delta=float(np.mean(changes)) if changes and cell.status == "ok" else None)
+    """The 10% score over the seeds that ran the capacity analysis, and its relative change against
+    the full-dimension score of the same seeds, both with intervals when every such seed stored
+    its per-item predictions (the change's interval: :func:`harness.stats.relative_change_ci`, the
+    base and the 10% probe reweighted alike)."""
+    from ..stats import relative_change_ci
+
+    with_capacity = [r for r in runs if r.status != "ok" or capacity_f1(r.record) is not None]
+    if not any(r.status == "ok" for r in with_capacity):  # no analysis ran: "missing", citing any failure
+        return score_cell(runs, capacity_measure(), notes=notes, n_boot=n_boot)
+    cell = score_cell(with_capacity, capacity_measure(), notes=notes, n_boot=n_boot)
+    if cell.status != "ok":
+        return cell
+    ok = [r for r in with_capacity if r.status == "ok"]
+    base = [item_sample(r.record.predictions) for r in ok]
+    new = [_capacity_sample(r.record) for r in ok]
+    if all(b is not None for b in base) and all(n is not None for n in new) and base:
+        base_s = [b for b in base if b is not None]
+        new_s = [n for n in new if n is not None]
+        iv = relative_change_ci(base_s, new_s, metric="f1_micro", n_boot=n_boot,
+                                clustered=all(s.clustered for s in [*base_s, *new_s]))
+        return replace(cell, delta=iv.value, delta_low=iv.low, delta_high=iv.high)
+    full = [_metric(r.record.metrics, "f1_micro") for r in ok]
+    cap = [number(capacity_f1(r.record)) for r in ok]
+    pairs = [(f, c) for f, c in zip(full, cap, strict=True) if f is not None and c is not None]
+    if len(pairs) > 1:  # no per-item predictions: the change of the seed means, no interval
+        f_mean, c_mean = float(np.mean([f for f, _ in pairs])), float(np.mean([c for _, c in pairs]))
+        return replace(cell, delta=100.0 * (c_mean - f_mean) / f_mean if f_mean else None)
+    changes = [c for c in (capacity_change(r.record) for r in ok) if c is not None]
+    return replace(cell, delta=float(np.mean(changes)) if changes else None)
 
 
 def capacity_change(record: CellResult) -> float | None:
@@ -204,13 +250,25 @@ def word_entries(run: Run) -> list[WordEntry]:
     out = []
     for setting in ("matched", "mismatched"):
         entry: WordSetting | None = getattr(section, setting) if section is not None else None
-        if entry is not None:
+        if entry is not None and (setting == "matched" or _trained_on_a_language(run, entry)):
             out.append(WordEntry(setting, entry.test_language or run.language, number(entry.accuracy),
                                  _setting_predictions(entry)))
     accuracy = _metric(run.record.metrics, "accuracy")
     if not any(e.setting == "matched" for e in out) and accuracy is not None:
         out.append(WordEntry("matched", run.language, accuracy, run.record.predictions))
     return out
+
+
+def _trained_on_a_language(run: Run, entry: WordSetting) -> bool:
+    """Whether a mismatched score means anything: the model was trained for the cell's language
+    (``train_language`` recorded by the cell). Results written before it was recorded: a
+    word-level model (the small models, one per language) that is neither a random-init control
+    nor the English model standing in for another language (card group "small" or word granularity)."""
+    if "train_language" in entry.model_fields_set:
+        return entry.train_language is not None
+    up = run.record.upstream
+    small = up is not None and (up.group == "small" or up.granularity == "word")
+    return small and up is not None and not up.random_init and not up.language_fallback
 
 
 def _setting_predictions(entry: WordSetting) -> Predictions | None:

@@ -5,7 +5,9 @@ laid out by :class:`Column`. Frozen and free of I/O: :mod:`harness.report.tables
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..stats import Sample
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,9 @@ class Column:
 class Cell:
     """One table cell. ``status``: "ok" (a value), "n/a" (failed or unavailable, see ``notes``),
     "missing" (never run). ``delta`` is ours minus published for published cells and the relative
-    change in percent for capacity cells. ``seeds`` counts the results averaged."""
+    change in percent for capacity cells (``delta_low`` / ``delta_high``: its interval). ``seeds``
+    counts the results averaged. ``samples`` (not rendered) are the per-seed items a paired
+    significance test compares; ``tied_with_best`` is that test's verdict."""
 
     value: float | None = None
     low: float | None = None
@@ -36,6 +40,11 @@ class Cell:
     status: str = "missing"
     notes: tuple[int, ...] = ()
     best: bool = False
+    tied_with_best: bool | None = None  # not significantly worse than the group's best (None: not tested)
+    clustered: bool | None = None  # the interval is speaker-clustered (False: item bootstrap; None: no interval)
+    delta_low: float | None = None  # capacity cells: the interval of the relative change
+    delta_high: float | None = None
+    samples: tuple[Sample, ...] = field(default=(), compare=False, repr=False)  # per seed, for paired tests
 
 
 @dataclass(frozen=True)
@@ -67,13 +76,28 @@ class Table:
     notes: tuple[str, ...] = ()
     footer: tuple[str, ...] = ()
     groups: tuple[RowGroupLabel, ...] = ()
+    significance: str = ""  # the paired test behind ``Cell.tied_with_best`` ("" when none ran)
 
+
+def format_params(value: float) -> str:
+    """Parameters as tables print them (146K, 94.7M)."""
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= scale:
+            scaled = value / scale
+            return f"{scaled:.1f}{suffix}" if scaled < 10 and scaled != int(scaled) else f"{scaled:.0f}{suffix}"
+    return f"{value:.0f}"
+
+
+# Marks a score not significantly worse than its group's best (Table.significance says how tested).
+TIED_MARK = "≈"
 
 # The CSV columns of a column kind: (suffix of the column key, Cell attribute).
 CSV_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "score": (("", "value"), (".low", "low"), (".high", "high"), (".seeds", "seeds")),
+    "score": (("", "value"), (".low", "low"), (".high", "high"), (".seeds", "seeds"),
+              (".tied_with_best", "tied_with_best")),
     "capacity": (("", "value"), (".low", "low"), (".high", "high"), (".change_pct", "delta"),
-                 (".seeds", "seeds")),
+                 (".change_low", "delta_low"), (".change_high", "delta_high"), (".seeds", "seeds"),
+                 (".tied_with_best", "tied_with_best")),
     "published": (("", "value"), (".diff", "delta")),
     "score_layer": (("", "value"), (".low", "low"), (".high", "high"), (".seeds", "seeds"), (".layer", "text")),
 }

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from ..config import load_paper_layout, paper_layout_path
 from ..run.record import CellResult, Predictions, ResultFileError, parse_result, read_result
 from ..schema import PaperLayout
+from ..stats import Sample
 
 ItemPairs = tuple[np.ndarray, np.ndarray]
 
@@ -74,6 +75,21 @@ def item_pairs(pred: Predictions | None) -> ItemPairs | None:
         flags = np.asarray(pred.correct).astype(np.int64)
         return np.ones_like(flags), flags
     return None
+
+
+def item_sample(pred: Predictions | None) -> Sample | None:
+    """The predictions section as a bootstrap :class:`~harness.stats.Sample`: (y_true, y_pred) as
+    :func:`item_pairs` reads them, the items' speakers as clusters (when recorded, one per item) and
+    the utterance of each item as its unit (a word item ``<utterance>#<k>`` belongs to its
+    utterance; without ids, items are units by position)."""
+    pairs = item_pairs(pred)
+    if pairs is None or pred is None:
+        return None
+    n = len(pairs[0])
+    ids = pred.ids if pred.ids is not None and len(pred.ids) == n else None
+    speakers = pred.speakers if pred.speakers is not None and len(pred.speakers) == n else None
+    units = tuple(i.split("#", 1)[0] for i in ids) if ids is not None else None
+    return Sample(pairs[0], pairs[1], tuple(speakers) if speakers is not None else None, units)
 
 
 @dataclass(frozen=True)

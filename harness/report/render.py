@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config.deviations import Deviation
 from ..run.record import CellResult, Environment
-from .model import CSV_FIELDS, Cell, Column, Table
+from .model import CSV_FIELDS, TIED_MARK, Cell, Column, Table, format_params
 from .records import number
 
 
@@ -30,11 +30,7 @@ def _fmt_signed(value: float, digits: int) -> str:
 
 
 def _fmt_params(value: float) -> str:
-    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= scale:
-            scaled = value / scale
-            return f"{scaled:.1f}{suffix}" if scaled < 10 and scaled != int(scaled) else f"{scaled:.0f}{suffix}"
-    return f"{value:.0f}"
+    return format_params(value)
 
 
 def _fmt_seconds(value: float) -> str:
@@ -66,17 +62,22 @@ def _render_value(cell: Cell, column: Column) -> str:
     if kind == "diff":
         return _fmt_signed(v, column.digits)
     if kind == "params":
-        return _fmt_params(v)
+        return cell.text or _fmt_params(v)
     main = (cell.text if kind == "layer" and cell.text else
             _fmt_seconds(v) if kind in ("seconds", "reference") else _fmt(v, column.digits))
     if cell.best:
         main = f"**{main}**"
+    elif cell.tied_with_best:
+        main += TIED_MARK
     if cell.fallback:
         main += "\\*"
     if cell.low is not None and cell.high is not None:
         main += f" [{_fmt(cell.low, column.digits)}, {_fmt(cell.high, column.digits)}]"
     if kind == "capacity" and cell.delta is not None:
-        main += f" ({_fmt_signed(cell.delta, 1)}%)"
+        change = (f" [{_fmt_signed(cell.delta_low, 1)}, {_fmt_signed(cell.delta_high, 1)}]"
+                  if cell.delta_low is not None and cell.delta_high is not None
+                  and math.isfinite(cell.delta_low) and math.isfinite(cell.delta_high) else "")
+        main += f" ({_fmt_signed(cell.delta, 1)}%{change})"
     if kind == "score_layer" and cell.text:
         main += f" ({cell.text})"
     return main
@@ -150,7 +151,8 @@ def _table_data(table: Table) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                 for k, v in {"value": c.value, "low": c.low, "high": c.high, "delta": c.delta, "seeds": c.seeds,
                              "text": c.text, "fallback": c.fallback, "status": c.status, "notes": list(c.notes),
-                             "best": c.best}.items()}
+                             "best": c.best, "tied_with_best": c.tied_with_best, "clustered": c.clustered,
+                             "delta_low": c.delta_low, "delta_high": c.delta_high}.items()}
 
     return {"name": table.name, "title": table.title, "profile": table.profile,
             "columns": [{"key": c.key, "header": c.header, "kind": c.kind, "better": c.better} for c in table.columns],
@@ -158,7 +160,7 @@ def _table_data(table: Table) -> dict[str, Any]:
             "rows": [{"upstream": r.key, "display": r.display, "group": r.group,
                       "cells": {c.key: cell_data(r.cells.get(c.key, Cell())) for c in table.columns}}
                      for r in table.rows],
-            "notes": list(table.notes), "footer": list(table.footer)}
+            "notes": list(table.notes), "footer": list(table.footer), "significance": table.significance or None}
 
 
 # --------------------------------------------------------------------------- index.md

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from ..run.record import CellResult, InferenceTime
 from ..schema import PaperLayout, TableLayout
 from .aggregate import (
@@ -35,7 +37,16 @@ from .aggregate import (
     word_cell,
     word_entries,
 )
-from .model import Cell, Column, PublishedTables, Row, RowGroupLabel, Table
+from .model import (
+    TIED_MARK,
+    Cell,
+    Column,
+    PublishedTables,
+    Row,
+    RowGroupLabel,
+    Table,
+    format_params,
+)
 from .records import RowMeta, Run, as_records, number, repository_layout
 
 N_BOOT = 1000
@@ -181,8 +192,40 @@ def _classification_table(ctx: _Context, spec: TableLayout, *, tasks: Sequence[s
                                   "capacity", better="higher"))
     columns += _model_columns(ctx)
     rows = [_classification_row(ctx, meta, columns) for meta in idx.rows_with(where=lambda r: r.task in tasks)]
-    footer = (_ci_footer(ctx, rows, columns), *_marks_footer(rows), *_model_columns_footer(ctx, columns))
+    footer = (_ci_footer(ctx, rows, columns), *_marks_footer(rows), *_model_columns_footer(ctx, columns),
+              _heads_footer(ctx, tasks))
     return _finish(ctx, spec, columns=columns, rows=rows, footer=footer)
+
+
+def _heads_footer(ctx: _Context, tasks: Iterable[str]) -> str:
+    """The probe heads of ``tasks`` as the results record them: head, its arguments, epochs cap,
+    patience and batch size (per distinct recipe, e.g. the word-level one of the small models)."""
+    parts = []
+    for task in tasks:
+        recipes: dict[str, set[str]] = {}
+        for r in ctx.index.runs:
+            ds = r.record.downstream
+            if r.task != task or r.status != "ok" or ds is None or r.kind != "classification":
+                continue
+            recipes.setdefault(_recipe_text(ds.head, ds.head_args, ds.training), set()).add(
+                "word-level rows" if ds.word_level else "")
+        if recipes:
+            texts = [f"{text}{' (' + ', '.join(sorted(w for w in who if w)) + ')' if any(who) else ''}"
+                     for text, who in sorted(recipes.items())]
+            parts.append(f"{task}: {'; '.join(texts)}")
+    if not parts:
+        return ""
+    return f"Probe heads of profile `{ctx.profile}`: " + ". ".join(parts) + "."
+
+
+def _recipe_text(head: str | None, head_args: Mapping[str, Any] | None, training: Mapping[str, Any] | None) -> str:
+    args = ", ".join(f"{k} {v}" for k, v in sorted((head_args or {}).items()))
+    t = training or {}
+    bits = [f"up to {t['max_epochs']} epochs" if t.get("max_epochs") is not None else "",
+            f"patience {t['patience']}" if t.get("patience") is not None else "",
+            f"batch {t['batch_size']}" if t.get("batch_size") is not None else "",
+            f"lr {t['lr']:g}" if isinstance(t.get("lr"), int | float) else ""]
+    return f"{head or '?'}{f' ({args})' if args else ''}, " + ", ".join(b for b in bits if b)
 
 
 def _score_columns(ctx: _Context, task: str, lang: str) -> list[Column]:
@@ -204,7 +247,8 @@ def _model_columns(ctx: _Context) -> list[Column]:
 
 def _model_columns_footer(ctx: _Context, columns: Sequence[Column]) -> tuple[str, ...]:
     lines = ["Params: parameters of the embedding model, counted by the inference-time analysis where it ran, "
-             "else as published on the model card."]
+             "else as published on the model card; for a model used through its encoder (the small models), "
+             "encoder / whole training model (the paper's Table IX counts whole models)."]
     if any(c.key == "inference_full_s" for c in columns):
         lines.append(f"Inference (s): embedding the whole {_inference_cell_label(ctx)} test set, batch size 1 "
                      "(see Table IX).")
@@ -243,14 +287,33 @@ def _model_cells(ctx: _Context, meta: RowMeta, columns: Sequence[Column]) -> dic
     """Params and inference time of a row: from its inference-time analysis, else the card."""
     runs = ctx.index.row_runs(meta.key)
     inference = next((t for t in (_inference(r.record) for r in runs) if t is not None), None)
-    params = number(inference.params) if inference is not None else None
-    if params is None:
-        params = next((p for p in (_published_params(r) for r in runs) if p is not None), None)
-    cells = {"params": plain_cell(params)}
+    cells = {"params": params_cell(runs, inference)}
     if any(c.key == "inference_full_s" for c in columns):
         full = inference.subsets.full if inference is not None and inference.subsets is not None else None
         cells["inference_full_s"] = plain_cell(full.upstream_s if full is not None else None)
     return cells
+
+
+def params_cell(runs: Sequence[Run], inference: InferenceTime | None) -> Cell:
+    """Params of a row: the upstream counted by the inference-time analysis, else as published.
+    For a model used through its encoder (the small models), "encoder / whole model": the whole
+    training model as counted (``params_full_model``), else as published on the card (the
+    paper's Table IX counts whole models)."""
+    counted = number(inference.params) if inference is not None else None
+    published = next((p for p in (_published_params(r) for r in runs) if p is not None), None)
+    if counted is None:
+        return plain_cell(published)
+    whole = number(inference.params_full_model) if inference is not None else None
+    if whole is None and _small_model(runs) and published and published != counted:
+        whole = published
+    if whole is None or format_params(whole) == format_params(counted):
+        return plain_cell(counted)
+    return Cell(value=counted, text=f"{format_params(counted)} / {format_params(whole)}", status="ok")
+
+
+def _small_model(runs: Sequence[Run]) -> bool:
+    ups = [r.record.upstream for r in runs if r.record.upstream is not None]
+    return any(u.family == "small" or u.group == "small" or u.granularity == "word" for u in ups)
 
 
 def _published_params(run: Run) -> float | None:
@@ -281,7 +344,12 @@ def _layers_table(ctx: _Context) -> Table | None:
     rows = [_layer_row(ctx, meta, columns) for meta in idx.rows_with(where=chosen) if _has_layers(ctx, meta)]
     footer = ("Layer index: 0 = the CNN / embedding output, i = transformer layer i (the paper's 1-based "
               "index). Single-layer embeddings have no layer to choose and are not listed; – in a cell: a "
-              "single-layer result or no result.", *_marks_footer(rows))
+              "single-layer result or no result.",
+              "Choice: the layer whose sweep probe (trained on the downstream's sweep.fraction of the training split) has the highest dev "
+              "micro-F1; exact ties go to the lower layer, near-ties are not broken otherwise. The result files "
+              "record each layer's dev score with its 95% interval (layer.curve_low / curve_high): layers inside "
+              "the best one's interval cannot be told apart on the dev set, so such a choice is noise.",
+              *_marks_footer(rows))
     return _finish(ctx, layout.tables.layers, columns=columns, rows=rows, footer=footer)
 
 
@@ -355,7 +423,10 @@ def _word_table(ctx: _Context) -> Table | None:
             for meta in idx.rows_with(where=lambda r: r.kind == "word_discrimination")]
     footer = (_ci_footer(ctx, rows, columns),
               "Accuracy: share of triplets with cos(anchor, positive) > cos(anchor, negative). Mismatched "
-              "columns are named by the test language (the paper's convention).", *_marks_footer(rows))
+              "columns are named by the test language (the paper's convention) and hold scores only for models "
+              "trained for a language (the small models): MFCC, a single-language model run everywhere and the "
+              "random-init controls are the same model in every language, so their mismatched score would repeat "
+              "the other language's matched one.", *_marks_footer(rows))
     return _finish(ctx, ctx.layout.tables.word_discrimination, columns=columns, rows=rows, footer=footer)
 
 
@@ -422,8 +493,11 @@ def _capacity_table(ctx: _Context) -> Table | None:
             for meta in idx.rows_with(where=lambda r: r.task in capacity_tasks and r.kind == "classification")]
     footer = (_ci_footer(ctx, rows, columns),
               "10% F1 (change): a probe trained on the 10% most important embedding dimensions (Integrated "
-              "Gradients); change relative to all dimensions, in % (+ is a gain), mean over seeds. The 10% F1 has an "
-              "interval only where the capacity step stored its per-item predictions.",
+              "Gradients), mean over the seeds that ran the analysis, [its interval], then (its relative change "
+              "versus all dimensions, in %, + is a gain [interval]). The change is that of the seed means over "
+              "the same seeds, 100 (10% F1 - F1) / F1; its interval reweights the full and the 10% probe's test "
+              "items alike in each replicate (harness.stats.relative_change_ci). Results without per-item "
+              "capacity predictions (written before they were stored) have no interval.",
               *_marks_footer(rows))
     return _finish(ctx, ctx.layout.tables.capacity, columns=columns, rows=rows, footer=footer)
 
@@ -494,12 +568,24 @@ def _inference_table(ctx: _Context) -> Table | None:
             for meta in idx.rows_with(where=lambda r: (r.task, r.language) == (task, lang))]
     footer = (f"Embedding the {task}/{lang} test set with batch size 1, warm-up excluded: Full = every test utterance, "
               "its upstream and probe-head times apart (the paper mixed them); Short / Long = the short and long "
-              "subsets (the paper: 15 utterances under 3 s and 15 over 15 s), audio loading + upstream + head as the "
+              f"subsets, here {_subset_counts(timed)} (the paper: 15 utterances under 3 s and 15 over 15 s; times of "
+              "so few utterances are indicative only), audio loading + upstream + head as the "
               "paper's wall clock. Audio s / s: throughput of the harness's batched extraction over the corpus. "
               "Seconds depend on the device and its threads (in the result files); the paper's were measured on an "
               "NVIDIA GeForce RTX 2080, so no difference is given.",
               *_marks_footer(rows))
     return _finish(ctx, ctx.layout.tables.inference_time, columns=columns, rows=rows, footer=footer)
+
+
+def _subset_counts(runs: Sequence[Run]) -> str:
+    """"N short and M long utterances" over the timed rows (a range where rows differ)."""
+    def counts(name: str) -> str:
+        found = sorted({int(c) for t in (_inference(r.record) for r in runs) if t is not None and t.subsets is not None
+                        for part in [getattr(t.subsets, name)] if part is not None
+                        for c in [number(part.count)] if c is not None})
+        return "?" if not found else str(found[0]) if len(found) == 1 else f"{found[0]}–{found[-1]}"
+
+    return f"{counts('short')} short and {counts('long')} long utterances"
 
 
 def _inference_row(ctx: _Context, meta: RowMeta, *, task: str, lang: str) -> Row:
@@ -513,6 +599,7 @@ def _inference_row(ctx: _Context, meta: RowMeta, *, task: str, lang: str) -> Row
         cells["params"] = plain_cell(_published_params(runs[0]) if runs else None)
     else:
         cells = {key: plain_cell(read(timed)) for key, _, kind, _, read in INFERENCE_COLUMNS if kind != "text"}
+        cells["params"] = params_cell(runs, timed)
         cells["device"] = Cell(text=str(timed.device), status="ok") if timed.device is not None else Cell()
     cells["paper_params"] = plain_cell(ctx.paper("models", meta.paper_row, "params"))
     for k in ("full", "short", "long"):
@@ -524,9 +611,73 @@ def _inference_row(ctx: _Context, meta: RowMeta, *, task: str, lang: str) -> Row
 def _finish(ctx: _Context, spec: TableLayout, *, columns: Sequence[Column], rows: Sequence[Row],
             footer: Sequence[str]) -> Table:
     groups = tuple(RowGroupLabel(g.key, g.label) for g in ctx.layout.row_groups)
+    marked = _mark_ties(_mark_best(rows, columns, groups), columns, groups, n_boot=ctx.n_boot)
+    tested = any(c.tied_with_best is not None for r in marked for c in r.cells.values())
+    significance = significance_text(ctx.n_boot, marked) if tested else ""
     return Table(name=spec.name, title=spec.title, profile=ctx.profile, columns=tuple(columns),
-                 rows=tuple(_mark_best(rows, columns, groups)), notes=ctx.notes.rendered(),
-                 footer=tuple(f for f in footer if f), groups=groups)
+                 rows=tuple(marked), notes=ctx.notes.rendered(),
+                 footer=tuple(f for f in (*footer, *((f"{TIED_MARK} {significance}",) if tested else ())) if f),
+                 groups=groups, significance=significance)
+
+
+SIGNIFICANCE_LEVEL = 0.95
+
+
+def significance_text(n_boot: int, rows: Sequence[Row]) -> str:
+    """The footer's (and the JSON table's ``significance``) statement of the paired test."""
+    kinds = {c.clustered for r in rows for c in r.cells.values() if c.tied_with_best is not None}
+    clustered = "speaker-clustered (test speakers, then their utterances, resampled alike for both models)"
+    items = "item bootstrap (test items resampled alike for both models, as if independent: these results do not " \
+            "name their speakers)"
+    how = items if kinds == {False} else clustered + ("; item bootstrap where a result does not name its speakers"
+                                                      if False in kinds else "")
+    return (f"not significantly worse than the best of its group in that column (tied_with_best in the JSON): "
+            f"paired bootstrap on the same test items, {how}, {n_boot} replicates, scores averaged over seeds in "
+            f"each replicate; the two-sided {SIGNIFICANCE_LEVEL:.0%} interval of (best - this) contains 0, i.e. "
+            f"level {1 - SIGNIFICANCE_LEVEL:.2f} (harness.stats.paired_difference). The best itself is marked "
+            "tied_with_best: true but shown in bold only.")
+
+
+def _mark_ties(rows: Sequence[Row], columns: Sequence[Column], groups: Sequence[RowGroupLabel], *,
+               n_boot: int) -> list[Row]:
+    """``tied_with_best`` on every score of a column that has a better direction, per row group:
+    True for the group's best (the highest or lowest unrounded mean among the cells with per-item
+    samples) and for the cells the paired test does not find significantly worse, False for the
+    others; None where nothing was tested (no samples, a group of one)."""
+    from ..stats import paired_difference
+
+    verdicts: dict[tuple[str, str], bool] = {}
+    for col in columns:
+        if col.better is None or col.kind not in ("score", "capacity"):
+            continue
+        metric = _column_metric(col)
+        for group in groups:
+            cells = [(r.key, c) for r in rows if r.group == group.key
+                     for c in [r.cells.get(col.key)] if c is not None and c.status == "ok" and c.value is not None
+                     and c.samples]
+            if len(cells) < 2:
+                continue
+            sign = 1.0 if col.better == "higher" else -1.0
+            best_key, best = max(cells, key=lambda kc: sign * (kc[1].value or 0.0))
+            for key, cell in cells:
+                if key == best_key:
+                    verdicts[(key, col.key)] = True
+                    continue
+                test = paired_difference(best.samples, cell.samples, metric=metric, n_boot=n_boot,
+                                         level=SIGNIFICANCE_LEVEL,
+                                         clustered=all(s.clustered for s in (*best.samples, *cell.samples)))
+                verdicts[(key, col.key)] = not test.significant if sign > 0 else not (
+                    np.isfinite(test.high) and test.high < 0)
+    return [replace(r, cells={k: replace(c, tied_with_best=verdicts[(r.key, k)]) if (r.key, k) in verdicts else c
+                              for k, c in r.cells.items()}) for r in rows]
+
+
+def _column_metric(col: Column) -> str:
+    """The bootstrap metric of a score column (its key's last part when it names one)."""
+    last = col.key.split(".")[-1]
+    if col.kind == "capacity":
+        return "f1_micro"
+    return last if last in ("f1_micro", "uar") else "accuracy"
 
 
 def _mark_best(rows: Sequence[Row], columns: Sequence[Column], groups: Sequence[RowGroupLabel]) -> list[Row]:
@@ -551,13 +702,40 @@ def _mark_best(rows: Sequence[Row], columns: Sequence[Column], groups: Sequence[
 
 
 def _ci_footer(ctx: _Context, rows: Sequence[Row], columns: Sequence[Column]) -> str:
-    scored = {c.key for c in columns if c.kind in ("score", "capacity")}
-    seeds = sorted({cell.seeds for r in rows for k, cell in r.cells.items() if k in scored and cell.status == "ok"})
-    counted = "–" if not seeds else str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
-    return (f"Scores: mean over seeds (seeds per score: {counted}) [95% confidence interval]. The interval is a "
-            f"percentile bootstrap with {ctx.n_boot} replicates, each drawing one seed "
-            "uniformly and resampling that seed's test items with replacement, so test-item and seed variation "
-            "are pooled (harness.metrics.bootstrap_ci). Bold: the best value per model group and column.")
+    """How the scores and intervals were made: seeds per column, the bootstrap, and which cells
+    fell back to the item bootstrap."""
+    scored = [c for c in columns if c.kind in ("score", "capacity")]
+    cells = [cell for r in rows for c in scored for cell in [r.cells.get(c.key)] if cell is not None and cell.status == "ok"]
+    item_only = sum(1 for c in cells if c.clustered is False)
+    with_interval = sum(1 for c in cells if c.clustered is not None)
+    text = (f"Scores: mean over seeds ({_seed_counts(rows, scored)}) [95% confidence interval]. The interval is a "
+            f"percentile bootstrap with {ctx.n_boot} replicates, speaker-clustered: each replicate draws the test "
+            "speakers with replacement, then the utterances of each drawn speaker with replacement (word items "
+            "go with their utterance; a triplet belongs to its anchor's speaker), and one seed uniformly, so "
+            "speaker, item and seed variation are pooled (harness.stats.clustered_ci).")
+    if item_only:
+        which = "every interval" if item_only == with_interval else f"{item_only} of {with_interval} intervals"
+        text += (f" Item bootstrap for {which}: those results do not name their items' speakers (written before "
+                 "speakers were recorded), so test items are resampled as if independent, which is too narrow "
+                 "(harness.metrics.bootstrap_ci).")
+    return text + " Bold: the best value per model group and column."
+
+
+def _seed_counts(rows: Sequence[Row], columns: Sequence[Column]) -> str:
+    """Seeds per score by column: "2 seeds per score" when uniform, else "seeds per score: 2 in
+    <columns>; 1 in <columns>" (a column whose rows differ shows its range)."""
+    by_count: dict[str, list[str]] = {}
+    for col in columns:
+        counts = sorted({c.seeds for r in rows for c in [r.cells.get(col.key)] if c is not None and c.status == "ok"})
+        if not counts:
+            continue
+        text = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        by_count.setdefault(text, []).append(col.header)
+    if not by_count:
+        return "seeds per score: –"
+    if len(by_count) == 1:
+        return f"seeds per score: {next(iter(by_count))} in every column"
+    return "seeds per score: " + "; ".join(f"{n} in {', '.join(headers)}" for n, headers in by_count.items())
 
 
 def _marks_footer(rows: Sequence[Row]) -> tuple[str, ...]:

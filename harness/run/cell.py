@@ -260,7 +260,8 @@ def _run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, dev
         "dev_metrics": classification_metrics(fsets["dev"].y, dev_pred, num_classes=len(classes)) if len(fsets["dev"]) else {},
         "classes": list(classes),
         "layer": layer_info,
-        "predictions": {"ids": fsets["test"].ids, "y_true": fsets["test"].y.tolist(), "y_pred": pred.tolist()},
+        "predictions": {"ids": fsets["test"].ids, "y_true": fsets["test"].y.tolist(), "y_pred": pred.tolist(),
+                        **({"speakers": fsets["test"].speakers} if fsets["test"].speakers is not None else {})},
         "training": {"best_epoch": tr.best_epoch, "epochs_run": tr.epochs_run, "best_dev_f1": tr.best_dev_f1,
                      "stopped_early": tr.stopped_early, "history": tr.history, "seconds": tr.seconds,
                      "head_params": sum(p.numel() for p in head.parameters())},
@@ -313,7 +314,7 @@ def _post_steps(plan: CellPlan) -> list[str]:
     a = plan.profile.analyses
     steps = []
     first_seed = plan.spec.seed == plan.profile.seeds[0]
-    if a.capacity and plan.task_name in a.capacity_tasks and first_seed:
+    if a.capacity and plan.task_name in a.capacity_tasks:  # every seed: Table VIII's change and interval
         steps.append("capacity")
     if (a.inference_time and plan.task_name == a.inference_time_task and plan.spec.language == a.inference_time_language
             and first_seed):

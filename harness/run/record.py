@@ -134,12 +134,19 @@ class Metrics(Section):
 
 
 class Predictions(Section):
-    """Per test item: labels and predictions, or (discrimination) per-triplet correctness flags."""
+    """Per test item: labels and predictions, or (discrimination) per-triplet correctness flags.
+
+    ``speakers``: the speaker of each item (a triplet: its anchor's), the clusters of the
+    leaderboard's speaker-clustered bootstrap (:mod:`harness.stats`); absent in results written
+    before it was recorded, or when the corpus does not name every item's speaker (the tables then
+    fall back to the item bootstrap and say so). ``ids``: item ids; a word item is
+    ``<utterance id>#<k>``, so the bootstrap resamples utterances with their words."""
 
     ids: list[str] | None = None
     y_true: list[int] | None = None
     y_pred: list[int] | None = None
     correct: list[int] | None = None
+    speakers: list[str] | None = None
 
 
 class LayerChoice(Section):
@@ -168,6 +175,13 @@ class LayerChoice(Section):
     weights: list[float] | None = None
     weights_plot: str | None = None
     curve_from: str | None = None
+    tie_rule: str | None = None  # how the sweep decides between layers whose dev scores are close
+    curve_low: dict[str, float] | None = None  # per layer: the dev score's 95% interval (harness.stats)
+    curve_high: dict[str, float] | None = None
+    dev_ids: list[str] | None = None  # the dev items the curve was scored on ...
+    dev_speakers: list[str] | None = None  # ... their speakers (absent when not every one is named)
+    dev_y_true: list[int] | None = None
+    dev_predictions: dict[str, list[int]] | None = None  # per layer: the sweep head's dev predictions
 
 
 class EpochRecord(Section):
@@ -322,6 +336,7 @@ class InferenceTime(Section):
 
     upstream: str | None = None
     params: int | None = None
+    params_full_model: int | None = None  # small models: the whole training model (encoder + decoders / heads)
     params_published: float | None = None
     head_params: int | None = None
     granularity: str | None = None

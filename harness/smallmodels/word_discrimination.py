@@ -268,9 +268,13 @@ def evaluate_triplets(triplet_set: TripletSet, *, utterances: Iterable[Utterance
     anchor, positive, negative = stack("anchor"), stack("positive"), stack("negative")
     accuracy = triplet_accuracy(anchor, positive, negative)
     correct = cosine_rows(anchor, positive) > cosine_rows(anchor, negative)
+    speaker = {u.id: u.speaker for u in utterances}
     return {"accuracy": 100.0 * accuracy, "n_triplets": len(usable), "correct": correct.astype(int).tolist(),
             "triplets_without_audio": len(triplet_set.triplets) - len(usable), "counts": dict(triplet_set.counts),
-            "options": dict(triplet_set.options)}
+            "options": dict(triplet_set.options),
+            "ids": ["|".join(f"{o.utterance_id}:{o.position}" for o in (t.anchor, t.positive, t.negative))
+                    for t in usable],
+            "anchor_speakers": [speaker.get(t.anchor.utterance_id, "") for t in usable]}
 
 
 def cached_vectors(path: Path | None, keys: list[tuple[str, int]], compute: Callable[[], np.ndarray]) -> np.ndarray:

@@ -65,8 +65,8 @@ def capacity_step(ctx: CellContext) -> Capacity:
     attr_ND = integrated_gradients(ctx.head, test, n_steps=n_steps, device=ctx.device)
     ranking = rank_dimensions(attr_ND.mean(axis=0), fraction=analyses.capacity_fraction)
     t_ig = time.perf_counter() - t0
-    metrics, training = retrain_on_dims(ctx.plan, ctx.splits, dims=ranking["dims"], num_classes=len(ctx.classes), store=ctx.store,
-                                        progress=ctx.progress)
+    metrics, training, pred = retrain_on_dims(ctx.plan, ctx.splits, dims=ranking["dims"], num_classes=len(ctx.classes),
+                                              store=ctx.store, progress=ctx.progress)
     full = {m: ctx.metrics[m] for m in ("f1_micro", "uar", "accuracy")}
     out: dict[str, Any] = {
         "fraction": analyses.capacity_fraction, "k": len(ranking["dims"]), "D": test.dim, "layer": ctx.layer,
@@ -77,6 +77,7 @@ def capacity_step(ctx: CellContext) -> Capacity:
                "multiply_by_inputs": True, "items": len(test), "item_level": _item_level(test),
                "seconds": t_ig},
         "training": training,
+        "predictions": _predictions(test, pred),
     }
     json_path = capacity_path(ctx.snap.path("results"), ctx.plan)
     out["dims_file"] = str(json_path)
@@ -86,6 +87,15 @@ def capacity_step(ctx: CellContext) -> Capacity:
     write_json_atomic(json_path, {"format": CAPACITY_FORMAT, "key": ctx.plan.key, "cell": _cell_identity(ctx.plan),
                                   "attributions": ranking["normalised"], **out})
     return Capacity.model_validate(out)
+
+
+def _predictions(test: FeatureSet, pred: list[int]) -> dict[str, Any]:
+    """The retrained head's per-item predictions, with the items' speakers when every one is named
+    (the leaderboard's clustered interval of the 10% score and of its change)."""
+    out: dict[str, Any] = {"ids": list(test.ids), "y_true": test.y.tolist(), "y_pred": list(pred)}
+    if test.speakers is not None:
+        out["speakers"] = list(test.speakers)
+    return out
 
 
 # --------------------------------------------------------------------------- attribution
@@ -189,9 +199,9 @@ def top_k(num_dims: int, fraction: float) -> int:
 
 # --------------------------------------------------------------------------- retraining
 def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list[int], num_classes: int,
-                    store: Any = None, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Test metrics and training record of the cell's head architecture trained from scratch on
-    ``dims`` only (same head arguments, training recipe and seed as the cell)."""
+                    store: Any = None, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any], list[int]]:
+    """Test metrics, training record and test predictions of the cell's head architecture trained
+    from scratch on ``dims`` only (same head arguments, training recipe and seed as the cell)."""
     from ...metrics import classification_metrics
     from ...probe.train import make_head, predict, set_seed, train_head
 
@@ -213,7 +223,7 @@ def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list
     training = {"best_epoch": tr.best_epoch, "epochs_run": tr.epochs_run, "best_dev_f1": tr.best_dev_f1,
                 "stopped_early": tr.stopped_early, "seconds": tr.seconds,
                 "head_params": sum(p.numel() for p in head.parameters())}
-    return metrics, training
+    return metrics, training, [int(p) for p in pred.tolist()]
 
 
 def relative_change_pct(new: float, full: float) -> float | None:

@@ -74,6 +74,15 @@ def triplet_correct(x_ND: np.ndarray, triplets: np.ndarray) -> np.ndarray:
     return np.sum(a * p, axis=1) > np.sum(a * n, axis=1)
 
 
+def _anchor_speakers(ids: list[str], triplets: np.ndarray, utterances: Any) -> dict[str, list[str]]:
+    """``{"speakers": the anchor's speaker per triplet}`` (the clusters of the leaderboard's
+    bootstrap), or {} when a speaker is not named."""
+    from ...data import item_speakers
+
+    speakers = item_speakers([ids[a] for a in triplets[:, 0]], utterances)
+    return {"speakers": speakers} if speakers is not None else {}
+
+
 def discrimination_layer(*, snap: Snapshot, plan: CellPlan, store: FeatureStore, device: str,
                          progress: bool) -> LayerChoice:
     """The layer the cell reads: the one chosen by the ``layer_from`` downstream (same upstream,
@@ -151,7 +160,8 @@ def run_emotion_discrimination(*, snap: Snapshot, plan: CellPlan, dataset: Datas
         "layer": layer_info,
         "classes": list(test.classes),
         "predictions": {"ids": ["|".join(ids[j] for j in row) for row in triplets],
-                        "y_true": [1] * len(triplets), "y_pred": correct.astype(int).tolist()},
+                        "y_true": [1] * len(triplets), "y_pred": correct.astype(int).tolist(),
+                        **_anchor_speakers(ids, triplets, test.utterances)},
         "data": {"corpus": dataset.name, "fingerprint": dataset.fingerprint, "split": "test",
                  "utterances": len(ids), "label_counts": dict(counts), "not_anchors_single_emotion": lone,
                  "skipped": len(test.utterances) - len(ids) + len(test.skipped),

@@ -25,7 +25,7 @@ from ...errors import BenchError
 from ...identity import short_hash
 from ...probe.layers import candidate_layers
 from ...probe.sets import SetsFor
-from ...probe.train import head_for, set_seed, train_head
+from ...probe.train import head_for, predict, set_seed, train_head
 from ...results import read_json, write_json_atomic
 from ...tempfiles import save_figure
 from ..inputs import cell_inputs, dataset_for
@@ -104,12 +104,16 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
         training = training.model_copy(update={"max_epochs": cfg.sweep.max_epochs})
     key = short_hash({"card": plan.card.identity, "store": store.path.name, "downstream": plan.downstream.identity,
                       "sweep": cfg.sweep.model_dump(mode="json"), "layers": layers, "classes": list(classes),
-                      "init": SWEEP_INIT})
+                      "init": SWEEP_INIT, "record": SWEEP_RECORD_VERSION})
     path = sweep_path(snap, plan, language)
     cached = read_json(path)
     if cached and cached.get("key") == key:
         return LayerChoice.model_validate(cached["result"])
     curve: dict[int, float] = {}
+    dev_pred: dict[int, list[int]] = {}
+    dev_ids: list[str] = []
+    dev_y: list[int] = []
+    dev_speakers: list[str] | None = None
     subset_size = None
     for layer in layers:
         fsets, _ = sets_for(layer)
@@ -125,10 +129,17 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
         res = train_head(head, train=train.subset(idx.tolist()), dev=fsets["dev"], training=training, seed=cfg.sweep.seed,
                          progress=progress, label=f"sweep layer {layer}")
         curve[layer] = res.best_dev_f1
-    chosen = max(layers, key=lambda la: (curve[la], -la))  # ties: the lower layer
+        dev = fsets["dev"]
+        if len(dev) and (not dev_pred or (list(dev.ids), dev.y.tolist()) == (dev_ids, dev_y)):
+            dev_pred[layer] = [int(p) for p in predict(head, dev, batch_size=training.batch_size)[0].tolist()]
+            dev_ids, dev_y, dev_speakers = list(dev.ids), [int(y) for y in dev.y.tolist()], dev.speakers
+    if len(dev_pred) != len(layers):  # the dev items differ between layers: no common record to keep
+        dev_pred = {}
+    chosen = pick_layer(curve)
     result = {"chosen": int(chosen), "rule": f"sweep (stride {cfg.sweep.stride}, {cfg.sweep.fraction:g} of train)",
               "curve": {str(k): v for k, v in curve.items()}, "candidates": layers,
-              "num_layers": store.meta.num_layers, "subset_size": subset_size, "metric": "dev micro-F1"}
+              "num_layers": store.meta.num_layers, "subset_size": subset_size, "metric": "dev micro-F1",
+              "tie_rule": TIE_RULE, **_dev_record(dev_ids, dev_y, dev_speakers, dev_pred)}
     png = path.with_suffix(".png")
     try:
         plot_curve(curve, chosen=chosen, title=f"{plan.spec.upstream} / {plan.spec.downstream} / {language}", path=png)
@@ -137,6 +148,38 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
         pass
     write_json_atomic(path, {"key": key, "result": result})
     return LayerChoice.model_validate(result)
+
+
+SWEEP_RECORD_VERSION = 2  # 2: the dev items, predictions and the curve's interval are recorded
+TIE_RULE = ("highest dev micro-F1 of the sweep head; exact ties: the lower layer. Near-ties are not broken by "
+            "any other rule: layers whose dev scores lie inside the best layer's interval (curve_low / curve_high, "
+            "speaker-clustered) cannot be told apart on this dev set, so the choice among them is noise "
+            "(benchmarks/layer_choice.py measures how often it changes with the sweep's seed).")
+
+
+def pick_layer(curve: dict[int, float]) -> int:
+    """The layer of the highest dev score; exact ties go to the lower layer (see :data:`TIE_RULE`)."""
+    return max(curve, key=lambda la: (curve[la], -la))
+
+
+def _dev_record(ids: list[str], y: list[int], speakers: list[str] | None,
+                pred: dict[int, list[int]]) -> dict[str, object]:
+    """The sweep's dev items, their speakers, each layer's dev predictions and the curve's 95%
+    interval (speaker-clustered when every dev item names its speaker, else the item bootstrap)."""
+    if not pred:
+        return {}
+    from ...stats import clustered_ci, sample
+
+    units = [i.split("#", 1)[0] for i in ids]
+    low, high = {}, {}
+    for layer, p in pred.items():
+        iv = clustered_ci([sample(y, p, clusters=speakers, units=units)], metric="f1_micro", n_boot=1000)
+        low[str(layer)], high[str(layer)] = iv.low, iv.high
+    out: dict[str, object] = {"curve_low": low, "curve_high": high, "dev_ids": ids, "dev_y_true": y,
+                              "dev_predictions": {str(k): v for k, v in pred.items()}}
+    if speakers is not None:
+        out["dev_speakers"] = list(speakers)
+    return out
 
 
 def _source_sweep(snap: Snapshot, spec: CellSpec, *, device: str, progress: bool) -> LayerChoice | None:

@@ -59,6 +59,19 @@ class PipelineSpec:
     pool_window_s: float | None  # pooled frame-level features: mean over the first N seconds
 
 
+def _full_model_params(ctx: CellContext) -> int | None:
+    """The whole training model's parameters when the upstream is the encoder of a larger model
+    (the small models: the paper's Table IX counts the whole model), else None."""
+    from ...features.info import card_arch
+
+    try:
+        extra = card_arch(ctx.snap, ctx.plan.card, language=ctx.plan.spec.language).get("extra") or {}
+    except Exception:  # noqa: BLE001 - a count for a table cell must never fail the timing
+        return None
+    full = extra.get("params_full_model")
+    return int(full) if isinstance(full, int) else None
+
+
 def inference_time_step(ctx: CellContext) -> InferenceTime:
     """Table IX for the cell's upstream (see module doc); runs the upstream again, on purpose."""
     from ...features.cache import FeatureRecipe
@@ -86,6 +99,7 @@ def inference_time_step(ctx: CellContext) -> InferenceTime:
         "requested": analyses.inference_time_subset, "rule": f"longest test utterances over {LONG_MIN_S:g} s"})
     out: dict[str, Any] = {
         "upstream": ctx.plan.card.name, "params": count_parameters(module),
+        "params_full_model": _full_model_params(ctx),
         "params_published": ctx.plan.card.card.meta.params, "head_params": count_parameters(head),
         "granularity": spec.granularity, "features": spec.features, "layer": spec.layer,
         **device_info(ctx.device, module=module)._asdict(),

@@ -64,7 +64,7 @@ def run_word_discrimination_cell(*, snap: Snapshot, plan: CellPlan, dataset: Dat
     opts = scorer.opts
     result: dict[str, Any] = {
         "metrics": {"accuracy": matched["accuracy"], "n": matched["n_triplets"]},
-        "predictions": {"correct": matched["correct"]},
+        "predictions": matched["predictions"],
         "word_discrimination": section,
         "layer": {"chosen": matched["layer"], "rule": plan.downstream.config.layer},
         "analyses": {},
@@ -125,10 +125,22 @@ class _WordScorer:
             self.built = True
         return self._embed(segments)
 
+    @property
+    def language_specific(self) -> bool:
+        """True when the upstream is trained for the cell's language (its weights' identity names
+        the language, as a small model's checkpoint does); an MFCC front end, a single-language
+        model run everywhere or a random-init control is the same model in every language."""
+        plan = self.plan
+        variant = plan.card.name != plan.listed_card.name  # a card of its own for this language
+        return ("language" in self.identity or variant) and not plan.language_fallback and not plan.card.random_init
+
     def mismatched_dataset(self) -> tuple[str, Dataset] | None:
+        """The other language's test corpus, for a language-specific upstream whose downstream maps
+        the cell's language to another one (for any other upstream, "mismatched" would only repeat
+        the other language's matched score)."""
         plan = self.plan
         other = (self.opts["mismatched"] or {}).get(plan.spec.language)
-        if not other or other not in plan.profile.languages:
+        if not other or other not in plan.profile.languages or not self.language_specific:
             return None
         source = plan.task.sources.get(plan.profile.data, {}).get(other)
         if source is None:
@@ -146,7 +158,13 @@ class _WordScorer:
         cache = self.cache_dir / "vectors" / self.plan.card.name / f"{test.language}_{key}.npz"
         out = evaluate_triplets(triplet_set, utterances=test.split(opts["split"]), embed=self.embed, cache=cache)
         layer = self._layer_index()
-        return {**out, "test_language": test_language, "corpus": test.name, "layer": layer}
+        ids, speakers = out.pop("ids"), out.pop("anchor_speakers")
+        predictions: dict[str, Any] = {"ids": ids, "correct": out["correct"]}
+        if all(speakers):  # the clusters of the leaderboard's bootstrap: the anchor's speaker per triplet
+            predictions["speakers"] = speakers
+        train = self.plan.spec.language if self.language_specific else None
+        return {**out, "predictions": predictions, "test_language": test_language, "train_language": train,
+                "corpus": test.name, "layer": layer}
 
     def _layer_index(self) -> int:
         """The layer read, as an index (``last`` resolved with the upstream's number of layers)."""
