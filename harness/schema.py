@@ -87,6 +87,38 @@ class AnalysisSpec(Strict):
     umap: bool = True
 
 
+class FeatureSpec(Strict):
+    """Where frame-level heads get their frames, and how long frames stay on disk.
+
+    - ``source``: ``cache`` (frames read from the feature cache), ``stream`` (the upstream runs
+      inside head training, batch by batch: the paper's protocol, no frame cache) or ``auto``
+      (a planner decides per upstream and corpus: :mod:`harness.features.source`);
+    - ``sweep_frames``: ``all`` (the cache holds every sweep-candidate layer's frames for the
+      whole corpus) or ``bounded`` (the sweep reads candidate-layer frames of its training
+      subset and dev only; the chosen layer's frames alone are then stored for every split);
+    - ``evict_frames``: the matrix deletes frame entries of the bounded scheme once every cell
+      reading them has finished (pooled vectors stay);
+    - ``planner``: ``module:function`` deciding ``auto`` (see :mod:`harness.features.source`);
+      unset, a corpus whose estimated frame bytes exceed ``stream_above_gb`` is streamed.
+      ``bench plan --disk-budget`` decides per (upstream, corpus) from the budget and prints the
+      ``stream_above_gb`` range that makes ``auto`` choose as it does; the run itself does not
+      read the plan's decision (set ``stream_above_gb`` from that line).
+
+    With the profile's other settings: a layer mode (``layer: weighted_sum|mean``) on a frame head
+    reads every layer, so ``bounded`` stores every layer's frames once in the chosen-frames entry,
+    and ``stream`` refuses it with an error (the stream computes one layer per batch);
+    ``normalize: utterance_layer_norm`` norms each utterance on its own, so every source gives
+    it; pooled heads that read frames (a word-level upstream's word rows, pooled layer-normed
+    frames) keep reading them from the main entry, which stores those layers in every scheme.
+    """
+
+    source: Literal["cache", "stream", "auto"] = "cache"
+    sweep_frames: Literal["all", "bounded"] = "all"
+    evict_frames: bool = False
+    planner: str | None = None
+    stream_above_gb: float = Field(100.0, gt=0)
+
+
 class Profile(Strict):
     description: str = ""
     data: Literal["synth", "real"] = "synth"
@@ -126,6 +158,7 @@ class Profile(Strict):
     # float32 (the authors' code: no autocast) or bf16. The cache stores float16 either way; on
     # CPU the forward is float32 whatever this says.
     extract_dtype: Literal["card", "float32", "bf16"] = "card"
+    features: FeatureSpec = Field(default_factory=FeatureSpec)
 
 
 class Benchmark(Strict):

@@ -5,7 +5,12 @@ An entry stores what every later step needs, in float16:
 - ``pooled_<window>.f16``: per utterance and per layer, the mean over time of the features
   (``full`` = whole utterance, ``w5`` = first 5 s ...), shape [N, L, D];
 - ``frames_L<ii>.f16``: the frame sequences of the layers that sequence heads use, all
-  utterances concatenated, shape [sum T_i, D], with ``offsets`` [N + 1] in ``meta.json``.
+  utterances concatenated, shape [sum T_i, D], with ``offsets`` [N + 1] in ``meta.json``;
+- optionally ``moments_L<ii>.f64`` [2, D] and ``moments.json``: the float64 sum and sum of
+  squares of some utterances' frames (:class:`FrameMoments`).
+
+Derived entries (``<key>.<name>`` beside the main entry, :mod:`harness.features.frames`) have
+the same format without pooled vectors.
 
 Writing: the entry is written into a temporary folder, then renamed; a ``COMPLETE`` marker (the
 last file written) records every file's size and BLAKE2 checksum. A folder without the marker is
@@ -103,6 +108,40 @@ class EntryMeta:
         return np.concatenate([[0], np.cumsum(self.frame_counts, dtype=np.int64)])
 
 
+class FrameMoments:
+    """Per frame layer, the sum and sum of squares (float64) of the stored (float16) frames of some
+    utterances, and their frame count: the statistics a head standardises with
+    (:meth:`harness.probe.train.FeatureSet.stats`), without keeping those frames."""
+
+    def __init__(self, layers: Sequence[int], hidden_size: int):
+        self.sums = {layer: np.zeros((2, hidden_size), np.float64) for layer in layers}
+        self.frames = 0
+        self.items = 0
+
+    def add(self, frames_by_layer: Sequence[np.ndarray]) -> None:
+        for layer, acc in self.sums.items():
+            x = np.asarray(frames_by_layer[layer], dtype=np.float16).astype(np.float64)
+            acc[0] += x.sum(0)
+            acc[1] += (x**2).sum(0)
+        self.frames += int(frames_by_layer[0].shape[0])
+        self.items += 1
+
+    def write(self, folder: Path) -> None:
+        for layer, acc in self.sums.items():
+            acc.tofile(folder / f"moments_L{layer:02d}.f64")
+        (folder / "moments.json").write_text(json.dumps({"frames": self.frames, "items": self.items,
+                                                         "layers": sorted(self.sums)}))
+
+
+def stats_from_moments(total: np.ndarray, total_sq: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) float32 per dimension from float64 sums over ``count`` rows; a dimension with
+    std below 1e-5 gets std 1 (the formula of :meth:`harness.probe.train.FeatureSet.stats`)."""
+    n = max(count, 1)
+    mean = total / n
+    std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
+    return mean.astype(np.float32), np.where(std < 1e-5, 1.0, std).astype(np.float32)
+
+
 class FeatureStore:
     """A complete cache entry, opened read-only (arrays are memory-mapped)."""
 
@@ -178,6 +217,21 @@ class FeatureStore:
             for j, i in enumerate(rows):
                 out[out_off[j]: out_off[j + 1], k] = arr[off[i]: off[i + 1]]
         return out, out_off
+
+    def has_moments(self, layer: int) -> bool:
+        info_path = self.path / "moments.json"
+        return info_path.is_file() and layer in json.loads(info_path.read_text())["layers"]
+
+    def moments(self, *, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) [D] float32 of ``layer``'s frames over the utterances the entry was asked to
+        summarise (``moment_ids`` of :func:`harness.features.extract.extract`)."""
+        info_path = self.path / "moments.json"
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {"layers": []}
+        if layer not in info["layers"]:
+            raise KeyError(f"cache entry {self.path.name} holds no frame moments of layer {layer} "
+                           f"(it has: {info['layers']})")
+        acc = np.fromfile(self.path / f"moments_L{layer:02d}.f64", dtype=np.float64).reshape(2, -1)
+        return stats_from_moments(acc[0], acc[1], int(info["frames"]))
 
     @property
     def bytes_on_disk(self) -> int:
@@ -257,9 +311,11 @@ class EntryWriter:
         for w in self.windows:
             self._pooled[w][row] = pooled_by_window[w]
 
-    def commit(self, meta: EntryMeta) -> FeatureStore:
+    def commit(self, meta: EntryMeta, *, moments: FrameMoments | None = None) -> FeatureStore:
         for f in self._frame_files.values():
             f.close()
+        if moments is not None:
+            moments.write(self.tmp)
         n = len(self.ids)
         for w, arr in self._pooled.items():
             arr[:n].astype(np.float16).tofile(self.tmp / f"pooled_{w}.f16")

@@ -29,6 +29,7 @@ from .cache import (
     EntryWriter,
     FeatureRecipe,
     FeatureStore,
+    FrameMoments,
     clean_stale_temp,
     entry_key,
     window_name,
@@ -112,6 +113,65 @@ def ensure_features(*, workspace: PathSource, card: ResolvedCard, dataset: Datas
                    label=f"{card.name} / {dataset.name}", bf16=recipe.autocast_bf16(card.card.bf16))
 
 
+def derived_path(base: FeatureStore, name: str) -> Path:
+    """Where the derived entry ``name`` of the main entry ``base`` lives (beside it)."""
+    return base.path.with_name(f"{base.path.name}.{name}")
+
+
+def ensure_derived(*, workspace: PathSource, card: ResolvedCard, dataset: Dataset, language: str | None,
+                   base: FeatureStore, name: str, layers: list[int], store_ids: set[str],
+                   moment_ids: set[str] | None = None, device: str = "cpu", batch_s: float | None = None,
+                   progress: bool = False, upstream: torch.nn.Module | None = None) -> FeatureStore:
+    """A frames-only entry derived from the main entry ``base`` (same card, audio set and chunking;
+    no pooled vectors): the frames of ``layers`` for ``store_ids``, and with ``moment_ids`` the
+    float64 moments of those utterances' frames. Computed now when missing, or when it lacks a
+    layer (then the union of its layers and ``layers`` is extracted again, as the main entry does).
+    ``name`` keys what the entry holds: the caller names the id sets in it."""
+    path = derived_path(base, name)
+    store = FeatureStore.open(path)
+    if store is not None:
+        have_moments = moment_ids is None or all(store.has_moments(layer) for layer in layers)
+        if all(store.has_frames(layer) for layer in layers) and have_moments:
+            STATS["cache_hits"] += 1
+            return store
+        layers = sorted(set(store.meta.frame_layers) | set(layers))
+    clean_stale_temp(path.parent)
+    from .upstream import build_upstream
+
+    wanted = set(store_ids) | set(moment_ids or ())
+    subset = dataset.subset(u for u in dataset.utterances if u.id in wanted)
+    recipe = derived_recipe(base)
+    # under a forked RNG: this extraction happens between a sweep's heads, whose initialisation and
+    # dropout must draw the same numbers as when the frames came from the main entry (building a
+    # module draws initial weights; some encoders draw a layerdrop number per layer even in eval mode)
+    with rng_untouched(device):
+        module: Any = upstream if upstream is not None else build_upstream(card, language=language,
+                                                                         workspace=workspace, device=device)
+        return extract(module=module, dataset=subset, path=path, frame_layers=layers, recipe=recipe,
+                       card_identity=card.identity, device=device, batch_s=batch_s, progress=progress,
+                       label=f"{card.name} / {dataset.name} / {name}", bf16=recipe.autocast_bf16(card.card.bf16),
+                       store_ids=set(store_ids), moment_ids=set(moment_ids) if moment_ids is not None else None)
+
+
+def derived_recipe(base: FeatureStore) -> FeatureRecipe:
+    """The recipe of an entry derived from ``base`` (and of a stream standing in for its frames):
+    ``base``'s chunk length, input window and forward precision, without pooled vectors, so that
+    its frames are those ``base`` would have stored."""
+    recipe = base.meta.recipe
+    return FeatureRecipe(pool_windows_s=(), max_chunk_s=float(recipe.get("max_chunk_s", 30.0)),
+                         input_window_s=recipe.get("input_window_s"),
+                         extract_dtype=str(recipe.get("extract_dtype", "card")))
+
+
+def rng_untouched(device: str) -> Any:
+    """A context in which torch's global generators (CPU, and ``device``'s when it is CUDA) may be
+    drawn from without changing what they give afterwards."""
+    import torch
+
+    cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    return torch.random.fork_rng(devices=cuda)
+
+
 def _rows_for(utt_index: int, utt: Utterance, num_samples: int, *, granularity: str, sample_rate: int,
               max_chunk_samples: int, min_samples: int) -> list[_Row]:
     if granularity == "word":
@@ -140,13 +200,16 @@ def _rows_for(utt_index: int, utt: Utterance, num_samples: int, *, granularity: 
 
 def extract(*, module: Any, dataset: Dataset, path: Any, frame_layers: Iterable[int] | str,
             recipe: FeatureRecipe, card_identity: dict[str, Any], device: str = "cpu", batch_s: float | None = None,
-            progress: bool = True, label: str = "", bf16: bool = True) -> FeatureStore:
+            progress: bool = True, label: str = "", bf16: bool = True, store_ids: set[str] | None = None,
+            moment_ids: set[str] | None = None) -> FeatureStore:
     """One upstream pass over ``dataset``; writes and returns the cache entry at ``path``.
 
     On CUDA the forward runs under bf16 autocast when ``bf16`` (the card's ``bf16`` flag, or the
     profile's ``extract_dtype``); features are stored in float16 either way. With
     ``recipe.input_window_s`` each utterance's audio is cut to its first N seconds before the
-    forward (the upstream never sees the rest)."""
+    forward (the upstream never sees the rest). ``store_ids``: only these utterances are written
+    (None: all). ``moment_ids``: the frames of these utterances (as stored, float16) are summed
+    per frame layer into the entry's moments (:meth:`FeatureStore.moments`)."""
     import torch
 
     sr = int(module.sample_rate)
@@ -190,36 +253,28 @@ def extract(*, module: Any, dataset: Dataset, path: Any, frame_layers: Iterable[
     rows_left: dict[int, int] = {}
     prog = make_progress(enabled=progress)
     autocast = device.startswith("cuda") and bf16
+    moments = FrameMoments(layers, hidden) if moment_ids is not None else None
 
     def run_batch(batch: list[tuple[_Row, np.ndarray]]) -> None:
         nonlocal forward_calls, forward_s
-        lens = [len(w) for _, w in batch]
-        wavs = np.zeros((len(batch), max(lens)), np.float32)
-        for i, (_, w) in enumerate(batch):
-            wavs[i, : len(w)] = w
-        x = torch.from_numpy(wavs).to(device)
-        lengths = torch.tensor(lens, dtype=torch.long, device=device)
         f0 = time.perf_counter()
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-            out = module(x, lengths)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
+        per_row = forward_rows(module, [w for _, w in batch], device=device, autocast=autocast,
+                               granularity=granularity)
         forward_s += time.perf_counter() - f0
         forward_calls += 1
-        STATS["forward_calls"] += 1
-        out_lens = out.lengths.tolist()
-        per_layer = [h.float().cpu().numpy() for h in out.layers]
-        for i, (row, _) in enumerate(batch):
-            n = max(int(out_lens[i]), 1) if granularity == "frame" else 1
-            outputs.setdefault(row.utt_index, []).append((row.start, [h[i, :n] for h in per_layer]))
+        for (row, _), frames in zip(batch, per_row, strict=True):
+            outputs.setdefault(row.utt_index, []).append((row.start, frames))
             rows_left[row.utt_index] -= 1
             if rows_left[row.utt_index] == 0:
                 finish(row.utt_index)
 
     def finish(ui: int) -> None:
-        parts = sorted(outputs.pop(ui), key=lambda p: p[0])
-        frames = [np.concatenate([p[1][layer] for p in parts], axis=0) for layer in range(num_layers)]
+        frames = assemble(outputs.pop(ui))
         utt = utts[ui]
+        if moments is not None and utt.id in moment_ids:  # type: ignore[operator]
+            moments.add(frames)
+        if store_ids is not None and utt.id not in store_ids:
+            return  # read for the statistics only
         pooled = {}
         for w in recipe.pool_windows_s:
             n = _frames_in_window(utt, frames[0].shape[0], window_s=w, granularity=granularity,
@@ -279,10 +334,43 @@ def extract(*, module: Any, dataset: Dataset, path: Any, frame_layers: Iterable[
         reasons = "; ".join(list(skipped.values())[:3])
         raise BenchError(f"no utterance of {dataset.name} could be processed ({len(skipped)} skipped: {reasons})")
     try:
-        return writer.commit(meta)
+        return writer.commit(meta, moments=moments)
     except OSError as e:
         writer.abort()
         raise io_error(Path(path), e, setting="cache") from None
+
+
+def forward_rows(module: Any, wavs: list[np.ndarray], *, device: str, autocast: bool,
+                 granularity: str) -> list[list[np.ndarray]]:
+    """One forward over zero-padded ``wavs``: per row, per layer, the valid frames [T, D] (float32
+    on the CPU). The cache's extraction and the streaming heads share it, so both see the same
+    frames for the same batch."""
+    import torch
+
+    lens = [len(w) for w in wavs]
+    padded = np.zeros((len(wavs), max(lens)), np.float32)
+    for i, w in enumerate(wavs):
+        padded[i, : len(w)] = w
+    x = torch.from_numpy(padded).to(device)
+    lengths = torch.tensor(lens, dtype=torch.long, device=device)
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        out = module(x, lengths)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    STATS["forward_calls"] += 1
+    out_lens = out.lengths.tolist()
+    per_layer = [h.float().cpu().numpy() for h in out.layers]
+    rows = []
+    for i in range(len(wavs)):
+        n = max(int(out_lens[i]), 1) if granularity == "frame" else 1
+        rows.append([h[i, :n] for h in per_layer])
+    return rows
+
+
+def assemble(parts: list[tuple[int, list[np.ndarray]]]) -> list[np.ndarray]:
+    """An utterance's per-layer frames from its rows ``(start sample, per-layer frames)``, in order."""
+    parts = sorted(parts, key=lambda p: p[0])
+    return [np.concatenate([p[1][layer] for p in parts], axis=0) for layer in range(len(parts[0][1]))]
 
 
 def _batch_full(pending: list[tuple[_Row, np.ndarray]], seg: np.ndarray, row: _Row, *, batch_samples: int,

@@ -129,6 +129,98 @@ def layer_jobs(ws: Workspace, states: list[CellState]) -> tuple[list[CellSpec], 
     return english, others
 
 
+def frame_group(state: CellState) -> tuple[str, str, str] | None:
+    """(card, language, corpus) whose derived frame entries (bounded scheme) the cell reads, or
+    None when it reads none (pooled heads, other task kinds, other schemes)."""
+    plan = state.plan
+    if plan is None or plan.profile.features.sweep_frames != "bounded" or plan.task.kind != "classification":
+        return None
+    if plan.downstream.config.features != "frames" or plan.profile.features.source == "stream":
+        return None
+    return plan.card.name, state.spec.language, plan.source.corpus
+
+
+def chosen_frame_jobs(states: list[CellState]) -> list[list[CellSpec]]:
+    """Per (card, language, corpus) of the bounded scheme, the cells to run: one job stores the
+    frames of every layer they chose in one pass, before the cells (whose seeds would otherwise
+    race to write the same entry)."""
+    groups: dict[tuple[str, str, str], list[CellSpec]] = {}
+    for st in states:
+        group = frame_group(st)
+        if group is not None and st.status != "done":
+            groups.setdefault(group, []).append(st.spec)
+    return list(groups.values())
+
+
+def store_chosen_frames(ws: Workspace, specs: list[CellSpec], *, device: str, progress: bool) -> str | None:
+    """The derived ``frames`` entry of the cells ``specs`` (one card, language and corpus) with the
+    layers their rules chose (sweeps are read from their saved curves); None when done, else the
+    error (the cells record it themselves)."""
+    from ..features.frames import BoundedFrames
+    from ..run.inputs import cell_inputs
+    from ..run.steps.sweep import choose_layer
+
+    snap = ws.snapshot
+    try:
+        layers: set[int] = set()
+        frames = None
+        for spec in specs:
+            plan = resolve_cell(snap, spec)
+            inputs = cell_inputs(snap, plan, device=device, progress=progress)
+            info = choose_layer(snap=snap, plan=plan, store=inputs.store, sets_for=inputs.sets_for,
+                                classes=inputs.classes, device=device, progress=progress)
+            # a layer mode (weighted_sum, mean) reads every layer's frames
+            layers.update(range(inputs.store.meta.num_layers) if info.mode else [int(info.chosen or 0)])
+            frames = inputs.frames
+        if isinstance(frames, BoundedFrames):
+            frames.chosen_entry(sorted(layers))
+    except Exception as e:  # noqa: BLE001 - the cells themselves record the failure with its traceback
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def _chosen_frames_job(specs: list[CellSpec], *, ws: Workspace, device: str, progress: bool) -> str | None:
+    return store_chosen_frames(ws, specs, device=device, progress=progress)
+
+
+class FrameEviction:
+    """Deletes the derived frame entries of a (card, language, corpus) once every cell of this run
+    that reads them has finished (``features.evict_frames``; pooled vectors stay). A later run that
+    needs them again extracts them again."""
+
+    def __init__(self, ws: Workspace, todo: list[CellState]):
+        self.ws = ws
+        self.left: Counter[tuple[str, str, str]] = Counter(g for g in map(frame_group, todo) if g is not None)
+        self.evicted_bytes = 0
+        self.plans = {g: st.plan for st in todo if (g := frame_group(st)) is not None}
+
+    def done(self, state: CellState) -> None:
+        group = frame_group(state)
+        if group is None or group not in self.left:
+            return
+        self.left[group] -= 1
+        if self.left[group] <= 0:
+            del self.left[group]
+            self.evicted_bytes += evict_frames(self.ws, self.plans[group])
+
+
+def evict_frames(ws: Workspace, plan: Any) -> int:
+    """Remove the derived frame entries (``<key>.frames``, ``<key>.sweep-*``) of ``plan``'s card and
+    corpus; returns the bytes freed."""
+    import shutil
+
+    from ..run.inputs import dataset_for
+
+    folder = ws.path("cache") / "features" / plan.card.name / dataset_for(ws.snapshot, plan).name
+    freed = 0
+    for entry in sorted(folder.glob("*.*")) if folder.is_dir() else []:
+        suffix = entry.name.split(".", 1)[1]
+        if entry.is_dir() and not entry.name.startswith(".") and (suffix == "frames" or suffix.startswith("sweep-")):
+            freed += sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+            shutil.rmtree(entry, ignore_errors=True)
+    return freed
+
+
 def _cell_job(state: CellState, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
     from ..run.cell import run_cell
 
@@ -269,9 +361,20 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                                        progress=job_progress), jobs,
                                on_done=lambda job, res: prog.advance(task), resources=res)
             stages["layer_sweeps"], ts = time.perf_counter() - ts, time.perf_counter()
+            chosen = chosen_frame_jobs(todo)
+            if chosen:
+                task = prog.add_task("chosen-layer frames", total=len(chosen), info="")
+                ex.map(partial(_chosen_frames_job, ws=ws, device=device, progress=job_progress), chosen,
+                       on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1, "num_gpus": gpu})
+                stages["chosen_frames"], ts = time.perf_counter() - ts, time.perf_counter()
             task = prog.add_task(f"cells ({profile_name})", total=len(todo), info="")
+            eviction = FrameEviction(ws, todo) if prof.features.evict_frames else None
+            if eviction is not None:  # by upstream: a card's frames are evicted as soon as its cells are done
+                todo = sorted(todo, key=lambda st: st.spec.upstream)
 
             def done(state: CellState, res: dict[str, Any]) -> None:
+                if eviction is not None:
+                    eviction.done(state)
                 if res.get("executor_error") is not None:  # the job died before it could write its result
                     record_failure(ws, state.spec, res["executor_error"])
                 counts[res.get("status", "failed")] += 1

@@ -32,17 +32,21 @@ def candidate_layers(num_layers: int, *, stride: str | int = "paper") -> list[in
 
 
 def frame_layers_for_profile(snap: Snapshot, *, profile: Profile, num_layers: int,
-                             granularity: str = "frame") -> list[int]:
+                             granularity: str = "frame", pooled_only: bool = False) -> list[int]:
     """Every layer whose frames some downstream of the profile may read (sweep candidates, fixed
     layers, every layer for the layer modes), so that one cache entry serves every cell of the
     profile. Pooled downstreams read the per-layer pooled vectors, except on a word-level
     upstream (``granularity == "word"``), whose pooled items are the stored word rows, and under
-    ``normalize: utterance_layer_norm``, which pools layer-normed frames."""
+    ``normalize: utterance_layer_norm``, which pools layer-normed frames. ``pooled_only``: only
+    the layers those pooled downstreams read (frame-level heads read a bounded or streamed source:
+    :mod:`harness.features.frames`)."""
     needed: set[int] = set()
     for name in profile.downstreams:
         try:
             ds = snap.downstream(name)
         except BenchError:
+            continue
+        if ds.features == "frames" and pooled_only:
             continue
         if ds.features != "frames" and granularity != "word" and not _pooled_from_frames(snap, ds, profile=profile):
             continue

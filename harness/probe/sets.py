@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -22,6 +23,7 @@ from .train import FeatureSet
 if TYPE_CHECKING:
     from ..config.plan import CellPlan
     from ..data import LabelledSet
+    from ..features.build import FrameSource
     from ..features.cache import FeatureStore
 
 # A layer index, or a tuple of layers stacked on an axis before D (the layer modes).
@@ -35,12 +37,14 @@ LAYER_NORM_EPS = 1e-5  # torch.nn.functional.layer_norm's default, as SpeechBrai
 
 def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, layer: LayerSel, features: str,
                        pool_window_s: float | None, word_items: bool, standardize: bool = False,
-                       normalize: Normalization | None = None) -> tuple[dict[str, FeatureSet], list[str]]:
+                       normalize: Normalization | None = None,
+                       frames: FrameSource | None = None) -> tuple[dict[str, FeatureSet], list[str]]:
     """Feature sets per split from the cache; items the extraction skipped are dropped and named.
 
     ``layer``: one layer, or a tuple of layers stacked on an axis before D (features [N, L, D] or
-    [sum T, L, D]: the layer modes). ``normalize`` (default: ``train_zscore`` when
-    ``standardize``, else ``none``):
+    [sum T, L, D]: the layer modes). ``frames``: where frame sequences of a frame-level head come
+    from (:mod:`harness.features.frames`; default: ``store``). ``normalize`` (default:
+    ``train_zscore`` when ``standardize``, else ``none``):
 
     - ``train_zscore``: every split z-scored per dimension (and layer) with the training split's
       statistics;
@@ -74,6 +78,9 @@ def build_feature_sets(store: FeatureStore, splits: dict[str, LabelledSet], *, l
             x = store.pooled(layer=layer, window_s=pool_window_s)[store.index_of(ids)] if ids else \
                 np.zeros((0, *_layer_shape(layer), store.meta.hidden_size), np.float16)
             out[name] = FeatureSet("pooled", np.asarray(x), y, ids, speakers=item_speakers(ids, ls.utterances))
+        elif frames is not None:
+            fs = replace(frames.feature_set(ids, y, layer=layer), speakers=item_speakers(ids, ls.utterances))
+            out[name] = layer_normed(fs) if normalize == "utterance_layer_norm" else fs
         else:
             x, off = store.gather(ids, layer=layer)
             if normalize == "utterance_layer_norm":
@@ -132,18 +139,68 @@ def normalization(plan: CellPlan) -> Normalization:
 
 
 def feature_sets_for(store: FeatureStore, splits: dict[str, LabelledSet],
-                     plan: CellPlan) -> SetsFor:
+                     plan: CellPlan, *, frames: FrameSource | None = None) -> SetsFor:
     """``layer -> (feature sets per split, dropped items)`` as the cell's head reads them (used by
-    the cell, the layer sweep and the analyses, so that all of them see the same items)."""
-    cfg = plan.downstream.config
-    word_items = plan.granularity == "word" and cfg.features == "pooled"
-    pool_window = cfg.pool_window_s if plan.granularity == "frame" else None
+    the cell, the layer sweep and the analyses, so that all of them see the same items).
+    ``frames``: where frame sequences come from (default: ``store``)."""
+    return CellSets(store, splits, plan, frames=frames)
 
-    def sets_for(layer: LayerSel) -> tuple[dict[str, FeatureSet], list[str]]:
-        return build_feature_sets(store, splits, layer=layer, features=cfg.features, pool_window_s=pool_window,
-                                  word_items=word_items, normalize=normalization(plan))
 
-    return sets_for
+class CellSets:
+    """:data:`SetsFor` of one cell, plus the bounded sweep's sets (:meth:`sweep_sets`)."""
+
+    def __init__(self, store: FeatureStore, splits: dict[str, LabelledSet], plan: CellPlan, *,
+                 frames: FrameSource | None = None):
+        cfg = plan.downstream.config
+        self.store, self.splits, self.frames = store, splits, frames
+        self.features, self.normalize = cfg.features, normalization(plan)
+        self.word_items = plan.granularity == "word" and cfg.features == "pooled"
+        self.pool_window = cfg.pool_window_s if plan.granularity == "frame" else None
+
+    def __call__(self, layer: LayerSel) -> tuple[dict[str, FeatureSet], list[str]]:
+        return build_feature_sets(self.store, self.splits, layer=layer, features=self.features,
+                                  pool_window_s=self.pool_window, word_items=self.word_items,
+                                  normalize=self.normalize, frames=self.frames)
+
+    def kept(self, split: str) -> tuple[list[str], np.ndarray]:
+        """(ids, labels) of ``split``'s items the cache holds, in the order of the feature sets."""
+        ls = self.splits[split]
+        keep = [(u.id, y) for u, y in zip(ls.utterances, ls.labels, strict=True) if u.id in self.store]
+        return [u for u, _ in keep], np.array([y for _, y in keep], dtype=np.int64)
+
+    def sweep_sets(self, layer: int, *, layers: list[int],
+                   subset: Callable[[int], np.ndarray]) -> tuple[FeatureSet, FeatureSet] | None:
+        """(training subset, dev) of ``layer`` read from the bounded scheme's sweep entry, or None
+        when the frame source has none (the sweep then subsets ``self(layer)``'s training split).
+        ``subset(n)``: the sorted indices of the training items the sweep trains on. Normalised as
+        :meth:`__call__` normalises (``train_zscore``: with the whole training split's moments)."""
+        if self.frames is None or self.features != "frames" or self.word_items:
+            return None
+        train = self.kept("train")
+        pair = self.frames.sweep_sets(layer=layer, layers=layers, train=train, dev=self.kept("dev"),
+                                      subset=subset(len(train[0])), standardize=self.normalize == "train_zscore")
+        if pair is None:
+            return None
+        out = []
+        for fs, split in zip(pair, ("train", "dev"), strict=True):
+            fs = replace(fs, speakers=item_speakers(fs.ids, self.splits[split].utterances))
+            out.append(layer_normed(fs) if self.normalize == "utterance_layer_norm" else fs)
+        return out[0], out[1]
+
+
+def layer_normed(fs: FeatureSet) -> FeatureSet:
+    """``fs``'s frame sequences under ``utterance_layer_norm``: each item over time x dims (a
+    streamed set normalises each item as its batch is computed)."""
+    from ..features.frames import StreamingFeatureSet
+
+    if isinstance(fs, StreamingFeatureSet):
+        return replace(fs, item_norm=_layer_norm_one)
+    assert fs.offsets is not None
+    return replace(fs, x=_layer_norm_items(fs.x, fs.offsets))
+
+
+def _layer_norm_one(seg: np.ndarray) -> np.ndarray:
+    return _layer_norm_items(seg, np.array([0, len(seg)], dtype=np.int64))
 
 
 def _layer_shape(layer: LayerSel) -> tuple[int, ...]:

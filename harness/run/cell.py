@@ -33,7 +33,9 @@ from ..config.plan import CellPlan, CellSpec, Unavailable, resolve_cell, result_
 from ..config.workspace import snapshot_of
 from ..corpora.load import require_dev, task_splits
 from ..errors import BenchError, DataError, WeightsMissingError
-from ..features.build import features_for
+from ..features.build import FrameSource, features_for, frame_source_for
+from ..features.frames import StreamFrames
+from ..features.source import SourceChoice
 from ..metrics import classification_metrics
 from ..probe.heads import LayerMixHead
 from ..probe.sets import feature_sets_for
@@ -229,11 +231,12 @@ def _run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, dev
     require_dev(splits, dataset=dataset, source=plan.source, task=plan.task_name)
     t = time.perf_counter()
     store = features_for(snap, plan, dataset, device=device, progress=progress)
+    frames, source = frame_source_for(snap, plan, dataset, store, device=device, progress=progress)
     timings["features_s"] = time.perf_counter() - t
     ds = plan.downstream
     cfg = ds.config
     word_items = plan.granularity == "word" and cfg.features == "pooled"
-    sets_for = feature_sets_for(store, splits, plan)
+    sets_for = feature_sets_for(store, splits, plan, frames=frames)
     t = time.perf_counter()
     layer_info = choose_layer(snap=snap, plan=plan, store=store, sets_for=sets_for, classes=classes,
                               device=device, progress=progress)
@@ -279,7 +282,8 @@ def _run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, dev
                      "extract_seconds": store.meta.extract_seconds, "audio_seconds": store.meta.audio_seconds,
                      "upstream_forward_calls": store.meta.upstream_forward_calls,
                      "num_layers": store.meta.num_layers, "hidden_size": store.meta.hidden_size,
-                     "frame_rate_hz": store.meta.frame_rate_hz},
+                     "frame_rate_hz": store.meta.frame_rate_hz,
+                     **_frame_source_record(frames, source, frames_used=cfg.features == "frames" and not word_items)},
         "timings": timings,
         "environment": environment(device),
         "analyses": {},
@@ -296,6 +300,19 @@ def _run_classification(snap: Snapshot, plan: CellPlan, dataset: Dataset, *, dev
             result["analyses"][name] = out
         timings[f"{name}_s"] = time.perf_counter() - t
     return result
+
+
+def _frame_source_record(frames: FrameSource, source: SourceChoice, *, frames_used: bool) -> dict[str, Any]:
+    """The ``features`` fields saying where the head's frames came from (pooled heads: nothing)."""
+    if not frames_used:
+        return {}
+    out: dict[str, Any] = {"source": frames.kind, "source_reason": source.reason, "frame_scheme": frames.scheme}
+    derived = frames.entries()
+    if derived:
+        out["frame_entries"] = {e.path.name: e.bytes_on_disk for e in derived}
+    if isinstance(frames, StreamFrames):
+        out["stream_forward_calls"], out["stream_seconds"] = frames.forwards, frames.forward_s
+    return out
 
 
 MAX_SKIPPED_EXAMPLES = 100

@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..corpora.load import for_task, load_task_dataset, require_dev, task_splits
-from ..features.build import features_for
+from ..features.build import features_for, frame_source_for
 from ..probe.sets import SetsFor, feature_sets_for
 
 if TYPE_CHECKING:
     from ..config.plan import CellPlan
     from ..config.snapshot import Snapshot
     from ..data import Dataset, LabelledSet
+    from ..features.build import FrameSource
     from ..features.cache import FeatureStore
+    from ..features.source import SourceChoice
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class CellInputs:
     splits: dict[str, LabelledSet]
     store: FeatureStore
     sets_for: SetsFor  # layer -> (feature sets per split, dropped items)
+    frames: FrameSource | None = None  # where frame sequences come from (harness.features.frames)
+    source: SourceChoice | None = None  # cache or stream, and why
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -49,4 +53,5 @@ def cell_inputs(snap: Snapshot, plan: CellPlan, *, device: str, progress: bool,
     if plan.task.kind == "classification":
         require_dev(splits, dataset=dataset, source=plan.source, task=plan.task_name)
     store = features_for(snap, plan, dataset, device=device, progress=progress)
-    return CellInputs(dataset, splits, store, feature_sets_for(store, splits, plan))
+    frames, choice = frame_source_for(snap, plan, dataset, store, device=device, progress=progress)
+    return CellInputs(dataset, splits, store, feature_sets_for(store, splits, plan, frames=frames), frames, choice)

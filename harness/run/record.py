@@ -234,6 +234,15 @@ class FeaturesInfo(Section):
     layer: int | None = None
     word_vectors: str | None = None  # word discrimination: "computed in this cell" / "read from the cache"
     cache: str | None = None
+    # frame-level heads (issue 17): where the frames came from. source: "cache" (read from the feature
+    # cache) or "stream" (the upstream ran inside head training); frame_scheme: "all" (every candidate
+    # layer cached), "bounded" (sweep subset + chosen layer) or "stream"; absent in older records
+    source: Literal["cache", "stream"] | None = None
+    source_reason: str | None = None
+    frame_scheme: Literal["all", "bounded", "stream"] | None = None
+    frame_entries: dict[str, int] | None = None  # derived cache entries read (bounded scheme) -> bytes
+    stream_forward_calls: int | None = None
+    stream_seconds: float | None = None
 
 
 class Timings(Section):

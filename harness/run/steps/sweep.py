@@ -115,21 +115,28 @@ def run_sweep(*, snap: PathSource, plan: CellPlan, store: FeatureStore, sets_for
     dev_y: list[int] = []
     dev_speakers: list[str] | None = None
     subset_size = None
+
+    def subset(n: int) -> np.ndarray:
+        return sweep_subset(n, fraction=cfg.sweep.fraction, seed=cfg.sweep.seed)
+
+    bounded = getattr(sets_for, "sweep_sets", None)  # the bounded scheme: subset and dev frames only
     for layer in layers:
-        fsets, _ = sets_for(layer)
-        train: FeatureSet = fsets["train"]
-        k = max(int(math.ceil(cfg.sweep.fraction * len(train))), min(len(train), 2))
-        idx = np.sort(np.random.default_rng(cfg.sweep.seed).choice(len(train), size=k, replace=False))
-        subset_size = k
+        pair = bounded(layer, layers=layers, subset=subset) if bounded is not None else None
+        if pair is None:
+            fsets, _ = sets_for(layer)
+            train: FeatureSet = fsets["train"]
+            sub, dev = train.subset(subset(len(train)).tolist()), fsets["dev"]
+        else:
+            sub, dev = pair
+        subset_size = len(sub)
         # every layer's head starts from the same draw of the sweep's seed: without it the draw
         # came from whatever this process ran before (a matrix worker runs many jobs, in an order
         # that depends on timing), and run-to-run the random-init WavLM chose other layers
         set_seed(cfg.sweep.seed)
-        head = head_for(plan, store, input_size=train.dim, num_classes=len(classes))
-        res = train_head(head, train=train.subset(idx.tolist()), dev=fsets["dev"], training=training, seed=cfg.sweep.seed,
+        head = head_for(plan, store, input_size=sub.dim, num_classes=len(classes))
+        res = train_head(head, train=sub, dev=dev, training=training, seed=cfg.sweep.seed,
                          progress=progress, label=f"sweep layer {layer}")
         curve[layer] = res.best_dev_f1
-        dev = fsets["dev"]
         if len(dev) and (not dev_pred or (list(dev.ids), dev.y.tolist()) == (dev_ids, dev_y)):
             dev_pred[layer] = [int(p) for p in predict(head, dev, batch_size=training.batch_size)[0].tolist()]
             dev_ids, dev_y, dev_speakers = list(dev.ids), [int(y) for y in dev.y.tolist()], dev.speakers
@@ -180,6 +187,14 @@ def _dev_record(ids: list[str], y: list[int], speakers: list[str] | None,
     if speakers is not None:
         out["dev_speakers"] = list(speakers)
     return out
+
+
+def sweep_subset(n: int, *, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of the training items a sweep trains on: ``ceil(fraction * n)`` (at least
+    2 when there are) drawn without replacement with ``seed``. The bounded-frames scheme extracts
+    the frames of exactly these items, so it must not be computed any other way."""
+    k = max(int(math.ceil(fraction * n)), min(n, 2))
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
 def _source_sweep(snap: Snapshot, spec: CellSpec, *, device: str, progress: bool) -> LayerChoice | None:
