@@ -122,8 +122,8 @@ def ensure_derived(*, workspace: PathSource, card: ResolvedCard, dataset: Datase
                    base: FeatureStore, name: str, layers: list[int], store_ids: set[str],
                    moment_ids: set[str] | None = None, device: str = "cpu", batch_s: float | None = None,
                    progress: bool = False, upstream: torch.nn.Module | None = None) -> FeatureStore:
-    """A frames-only entry derived from the main entry ``base`` (same card, audio set and chunking;
-    no pooled vectors): the frames of ``layers`` for ``store_ids``, and with ``moment_ids`` the
+    """A frames-only entry derived from the main entry ``base`` (same card and audio set, ``base``'s
+    recipe -- chunk length, input window, forward precision -- without pooled vectors): the frames of ``layers`` for ``store_ids``, and with ``moment_ids`` the
     float64 moments of those utterances' frames. Computed now when missing, or when it lacks a
     layer (then the union of its layers and ``layers`` is extracted again, as the main entry does).
     ``name`` keys what the entry holds: the caller names the id sets in it."""
