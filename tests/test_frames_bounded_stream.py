@@ -39,10 +39,11 @@ def tiny_wavlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_hf(tmp_path_factory.mktemp("tiny") / "tiny_wavlm", family="wavlm", feat_extract_norm="layer")
 
 
-def _workspace(root: Path, *, synth_corpora: Path, model: Path, features: dict[str, Any], **profile: Any) -> Any:
+def _workspace(root: Path, *, synth_corpora: Path, model: Path, features: dict[str, Any],
+               downstreams: tuple[str, ...] = ("emotion",), **profile: Any) -> Any:
     copy_workspace(root)
     seed_corpus(root / ".bench" / "cache", synth_corpora)
-    add_profile(root, PROFILE, upstreams=["tiny_wavlm"], downstreams=["emotion"], features=features, **profile)
+    add_profile(root, PROFILE, upstreams=["tiny_wavlm"], downstreams=list(downstreams), features=features, **profile)
     write_card(root, "tiny_wavlm", adapter="hf", args={"model_id": str(model)}, display="tiny wavlm")
     edit_yaml(root / "downstreams" / "emotion.yaml", sweep={"stride": "all", "fraction": 0.5})
     return workspace(root)
@@ -218,3 +219,24 @@ def test_layer_modes_bounded_store_every_layer_once_and_stream_refuses(tmp_path:
     assert result.status == "failed"
     assert "features.source: stream does not run the layer modes" in (result.error.message if result.error else "")
     assert "profile features.source: stream" in (result.error.message if result.error else "")
+
+
+def test_pooled_heads_that_pool_frames_keep_them_in_the_main_entry(tmp_path: Path, synth_corpora: Path,
+                                                                   tiny_wavlm: Path) -> None:
+    """``normalize: utterance_layer_norm`` pools layer-normed frames for a pooled head (gender):
+    under ``sweep_frames: bounded`` the main entry still stores the layers such heads read (and
+    only those), so the pooled cell runs and scores as in the ``all`` scheme."""
+    spec = CellSpec(PROFILE, "tiny_wavlm", "gender", "en", 0)
+    results = {}
+    for name, features in (("all", {}), ("bounded", {"sweep_frames": "bounded", "source": "auto"})):
+        ws = _workspace(tmp_path / name, synth_corpora=synth_corpora, model=tiny_wavlm, features=features,
+                        downstreams=("emotion", "gender"), normalize="utterance_layer_norm")
+        outcome = run_cell(ws, spec, progress=False, force=True)
+        assert outcome.result.status == "ok", outcome.result.error
+        results[name] = (outcome.result, _entries(ws))
+    (all_, e_all), (bounded, e_b) = results["all"], results["bounded"]
+    assert set(e_b) == {"main"} and e_b["main"].meta.frame_layers == bounded.layer.candidates
+    assert e_all["main"].meta.frame_layers == [0, 1, 2]
+    assert bounded.layer.chosen == all_.layer.chosen
+    for m in ("f1_micro", "uar", "accuracy"):
+        assert getattr(all_.metrics, m) == pytest.approx(getattr(bounded.metrics, m), abs=TOL)
