@@ -29,6 +29,10 @@ from harness.testing import write_tiny_hf
 from tests.conftest import copy_workspace
 from tests.matrix_fixtures import add_profile, edit_yaml, seed_corpus, workspace, write_card
 
+# a tiny WavLM run cached, bounded and streamed on the smoke corpus: minutes on 2 cores (778 s for
+# the file under a load of 4), so the default run skips it and CI (--slow) runs it
+pytestmark = pytest.mark.slow
+
 PROFILE = "frames17"
 CELL = CellSpec(PROFILE, "tiny_wavlm", "emotion", "en", 0)
 TOL = 1e-6
