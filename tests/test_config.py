@@ -89,6 +89,11 @@ def test_upstream_downstreams_restricts_cells_and_is_validated(workspace_dir: Pa
     b.write_text(b.read_text().replace("whisper_tiny_en@random: [gender, emotion, intent]}", "whisper_tiny_en@random: [gender, emotoin, intent]}"))
     problems = Workspace(workspace_dir).validate()
     assert any("upstream_downstreams" in p.key and "Did you mean 'emotion'" in p.hint for p in problems), problems
+    b.write_text(b.read_text().replace("upstream_languages: {wavlm_base_plus@random: [en]",
+                                       "upstream_languages: {wavlm_base_plus@randm: [en]"))
+    problems = Workspace(workspace_dir).validate()
+    assert any(p.key == "profiles.embedded.upstream_languages.wavlm_base_plus@randm"
+               and "Did you mean 'wavlm_base_plus@random'" in p.hint for p in problems), problems
 
 
 def test_card_args_must_bind_to_adapter(workspace_dir: Path) -> None:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import BenchError, ConfigError, Problem, did_you_mean
 from ..schema import ADDED_DOWNSTREAM_SETTINGS, KEYED_PROFILE_SETTINGS
-from .problems import problems_from_validation
+from .problems import load_problems, problems_from_validation
 from .snapshot import Snapshot, read_yaml
 
 DEVIATIONS_FILE = Path("reference") / "deviations.yaml"
@@ -145,14 +145,7 @@ def setting_keys(setting: str) -> list[str]:
 
 def deviations_problems(root: Path) -> list[Problem]:
     """Every problem of the workspace's deviations file (empty list: all good)."""
-    path = deviations_path(root)
-    try:
-        load_deviation_specs(path)
-    except ConfigError as e:
-        return e.problems
-    except BenchError as e:
-        return [Problem(str(path), "<file>", "valid YAML", str(e))]
-    return []
+    return load_problems(deviations_path(root), load_deviation_specs)
 
 
 def deviation_table(snap: Snapshot, profile: str) -> tuple[Deviation, ...]:

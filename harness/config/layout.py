@@ -8,9 +8,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import yamlio
-from ..errors import BenchError, ConfigError, Problem
+from ..errors import ConfigError, Problem
 from ..schema import PAPER_LAYOUT_FILE, PaperLayout, paper_layout_problems
-from .problems import problems_from_validation
+from .problems import load_problems, problems_from_validation
 
 
 def paper_layout_path(root: Path | None) -> Path:
@@ -34,11 +34,4 @@ def load_paper_layout(path: Path) -> PaperLayout:
 
 def layout_problems(root: Path) -> list[Problem]:
     """Every problem of the workspace's paper layout file (empty list: all good)."""
-    path = paper_layout_path(root)
-    try:
-        load_paper_layout(path)
-    except ConfigError as e:
-        return e.problems
-    except BenchError as e:
-        return [Problem(str(path), "<file>", "valid YAML", str(e))]
-    return []
+    return load_problems(paper_layout_path(root), load_paper_layout)

@@ -4,11 +4,13 @@ did-you-mean, and the check that arguments bind to a registered class's signatur
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import BenchError, Problem, did_you_mean
+from ..errors import BenchError, ConfigError, Problem, did_you_mean
 
 
 def problems_from_validation(err: ValidationError, *, where: str, model: type[BaseModel]) -> list[Problem]:
@@ -95,3 +97,15 @@ def bind_problems(registry: Any, name: str, args: dict[str, Any], *, where: str,
             problems.append(Problem(where, f"{key}.{n}", f"required argument {n!r} of {registry.kind} {name!r}",
                                     "nothing"))
     return problems
+
+
+def load_problems(path: Path, load: Callable[[Path], Any]) -> list[Problem]:
+    """Every problem of loading the file ``path`` with ``load`` (empty list: all good): the
+    problems a ConfigError carries, or one "valid YAML" problem for any other BenchError."""
+    try:
+        load(path)
+    except ConfigError as e:
+        return e.problems
+    except BenchError as e:
+        return [Problem(str(path), "<file>", "valid YAML", str(e))]
+    return []

@@ -146,16 +146,13 @@ def validate(snap: Snapshot) -> list[Problem]:
                 if base not in card_names:
                     problems.append(Problem(bench_path, f"profiles.{pname}.upstreams[{i}]",
                                             "an upstream card", repr(up), did_you_mean(base, card_names)))
-            for up in pspec.upstream_languages:
-                if up not in pspec.upstreams:
-                    problems.append(Problem(bench_path, f"profiles.{pname}.upstream_languages.{up}",
-                                            "an upstream listed in the profile's upstreams", repr(up),
-                                            did_you_mean(up, pspec.upstreams)))
+            for field, restricted in (("upstream_languages", pspec.upstream_languages),
+                                      ("upstream_downstreams", pspec.upstream_downstreams)):
+                problems += [Problem(bench_path, f"profiles.{pname}.{field}.{up}",
+                                     "an upstream listed in the profile's upstreams", repr(up),
+                                     did_you_mean(up, pspec.upstreams))
+                             for up in restricted if up not in pspec.upstreams]
             for up, names in pspec.upstream_downstreams.items():
-                if up not in pspec.upstreams:
-                    problems.append(Problem(bench_path, f"profiles.{pname}.upstream_downstreams.{up}",
-                                            "an upstream listed in the profile's upstreams", repr(up),
-                                            did_you_mean(up, pspec.upstreams)))
                 for j, ds_name in enumerate(names):
                     if ds_name not in pspec.downstreams:
                         problems.append(Problem(bench_path, f"profiles.{pname}.upstream_downstreams.{up}[{j}]",
