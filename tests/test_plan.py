@@ -4,6 +4,7 @@ for a stage refused before any work starts."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from harness.cli import main
 from harness.config.plan import CellSpec
 from harness.errors import BenchError
-from harness.features.entries import upstream_flops
+from harness.features.entries import upstream_activation_bytes, upstream_flops
 from harness.features.extract import STATS
 from harness.matrix import run_matrix
 from harness.matrix.plan import Runtime, gpu, job_resources, make_plan, parse_size, plan_for_profile
@@ -106,6 +107,56 @@ def test_flop_count_matches_torch_counter_on_a_real_format_model() -> None:
                                   granularity="frame", mean_utterance_s=seconds)
     assert counted == pytest.approx(measured, rel=0.10), (counted, measured, how)
     assert counter.get_flop_counts()["Global"].get(torch.ops.aten.bmm, 0) > 0  # attention was counted
+
+
+_ACTIVATION_PROBE = """
+import json, sys, torch, transformers as T
+arch = json.loads(sys.argv[1]); seconds = float(sys.argv[2])
+def hwm():
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+model = T.Wav2Vec2Model._from_config(T.Wav2Vec2Config(**arch), attn_implementation="eager").eval()
+x = torch.randn(1, int(16000 * seconds))
+with torch.inference_mode():
+    model(torch.randn(1, 16000), output_hidden_states=True)  # first-call buffers (thread pools, kernels)
+before = hwm()
+with torch.inference_mode():
+    model(x, output_hidden_states=True)
+print(hwm() - before)
+"""
+
+
+_SMALL = {"num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 256,
+          "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_kernel": [10, 3, 3, 3, 3, 2, 2]}
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak RSS read from /proc (Linux)")
+@pytest.mark.parametrize(("arch", "peak"), [
+    # the released models' 512-channel first convolution, a narrow encoder: the front end's peak
+    ({**_SMALL, "hidden_size": 64, "conv_dim": [512] + [64] * 6, "num_conv_pos_embeddings": 16,
+      "num_conv_pos_embedding_groups": 4}, "front end"),
+    # a narrow front end, 8 heads over 1,500 frames: the attention scores' peak
+    ({**_SMALL, "hidden_size": 256, "num_attention_heads": 8, "conv_dim": [64] * 7, "num_conv_pos_embeddings": 16,
+      "num_conv_pos_embedding_groups": 4}, "encoder"),
+], ids=["front_end", "encoder"])
+def test_activation_count_matches_the_peak_rss_of_a_real_forward(arch: dict, peak: str) -> None:
+    """The plan's activation term against the measured growth of the peak RSS (VmHWM, in a fresh
+    process) over one 30 s inference forward of a real transformers wav2vec2, built so that each of
+    the counted moments is the peak once: within 30% (the allocator's timing moves the measured
+    peak by up to 20% run to run), and the count names the right moment."""
+    import json
+    import subprocess
+    import sys
+
+    seconds = 30.0
+    out = subprocess.run([sys.executable, "-c", _ACTIVATION_PROBE, json.dumps(arch), str(seconds)],
+                         capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    measured = int(out.stdout.strip().splitlines()[-1])
+    counted, how = upstream_activation_bytes(adapter="hf", args={"arch": {"config_class": "Wav2Vec2Config", **arch}},
+                                             num_layers=4, hidden_size=arch["hidden_size"], frame_rate_hz=50.0,
+                                             granularity="frame",
+                                             chunk_s=seconds)
+    assert counted > 100e6 and how.endswith(f"the peak is the {peak}'s"), how
+    assert counted == pytest.approx(measured, rel=0.30), (counted, measured, how)
 
 
 def test_budget_too_small_is_refused_before_any_work(workspace_dir: Path, synth_corpora: Path) -> None:

@@ -61,10 +61,17 @@ class CorpusAudio:
     source: Literal["measured", "published"]
     estimate: bool = False
     basis: str = ""
+    longest_s: float | None = None  # the longest utterance (measured corpora; None: unknown)
 
     @property
     def seconds(self) -> float:
         return sum(s.seconds for s in self.splits.values())
+
+    @property
+    def longest_chunk_s(self) -> float:
+        """The longest audio one forward sees: the longest utterance cut at :data:`MAX_CHUNK_S`
+        (the bound itself when the corpus is not on this machine)."""
+        return min(self.longest_s, MAX_CHUNK_S) if self.longest_s else MAX_CHUNK_S
 
     @property
     def utterances(self) -> int:
@@ -90,6 +97,8 @@ class Arch:
     params: int
     flops_per_audio_s: float
     flops_method: str
+    activation_bytes: int = 0  # the forward's activations over the corpus's longest chunk (RAM)
+    activation_method: str = ""
 
     def frames_for(self, seconds: float) -> float:
         """Rows of a frames file for ``seconds`` of audio (words for word-level upstreams)."""
@@ -271,3 +280,49 @@ def _whisper_flops(arch: Mapping[str, Any], *, num_layers: int, hidden_size: int
     how = "architecture: mel convolutions + 2 x encoder parameters x 50 Hz + attention"
     return (per_window_s + attention) * scale, how + (f", x{scale:.1f} for the padded 30 s window"
                                                        if scale > 1.01 else "")
+
+
+def upstream_activation_bytes(*, adapter: str, args: Mapping[str, Any], num_layers: int, hidden_size: int,
+                              frame_rate_hz: float, granularity: str, chunk_s: float) -> tuple[int, str]:
+    """(bytes, how they were counted): the activations alive at the peak of one inference forward
+    over ``chunk_s`` seconds of audio, float32, from the architecture.
+
+    The peak is the larger of two moments of the pass (under inference mode each intermediate is
+    freed once read, so they do not add up; torch's profiler on WavLM-Base+ shows this order):
+
+    - a CNN front end (wav2vec 2.0 / HuBERT / WavLM): its first convolution's output twice (an
+      input and an output alive at once), at 3,200 Hz x 512 channels the largest tensor of the
+      front end; Whisper's first convolution at the mel rate likewise;
+    - the encoder: every layer's hidden states (the harness asks for all of them) with one
+      attention layer's scores, their scaled or masked copy and the softmax (3 x heads x
+      frames^2; WavLM keeps its relative position bias and a gated copy beside them: 5 x).
+
+    Not counted: the allocator's slack (freed blocks glibc keeps), what building the module
+    leaves. Checked against the peak RSS of real forwards (tests/test_plan.py); the slack is
+    measured by ``benchmarks/plan_check.py`` (BENCHMARKS.md)."""
+    arch = dict(args.get("arch") or {})
+    if adapter == "mfcc" or not hidden_size:
+        return 0, "signal processing: frames only"
+    heads = int(arch.get("num_attention_heads") or max(hidden_size // 64, 1))
+    attention_tensors = 3
+    if adapter in ("whisper", "ct2_whisper") or arch.get("config_class") == "WhisperConfig":
+        window_s = 30.0 if str(args.get("window", "padded30")) == "padded30" else min(chunk_s, 30.0)
+        frames = 50.0 * window_s
+        front = 2 * hidden_size * 100.0 * window_s * 4  # the first convolution runs at the mel rate
+        how = f"Whisper, {window_s:g} s window"
+    elif granularity == "frame" and adapter in ("hf", "s3prl") and (
+            "conv_dim" in arch or str(arch.get("config_class", "")).startswith(("Wav2Vec2", "Hubert", "WavLM"))):
+        dims = list(arch.get("conv_dim", DEFAULT_CONV["conv_dim"]))
+        strides = list(arch.get("conv_stride", DEFAULT_CONV["conv_stride"]))
+        frames = frame_rate_hz * chunk_s
+        front = 2 * dims[0] * (16000.0 / strides[0]) * chunk_s * 4
+        if "wavlm" in " ".join(str(v) for v in (arch.get("config_class"), args.get("model_id"), args.get("name"))).lower():
+            attention_tensors = 5
+        how = f"CNN front end or encoder, {chunk_s:.1f} s chunk"
+    else:
+        rate = WORDS_PER_SECOND if granularity == "word" else frame_rate_hz
+        return int(num_layers * rate * chunk_s * hidden_size * 4), f"hidden states of {chunk_s:.1f} s"
+    encoder = num_layers * frames * hidden_size * 4 + attention_tensors * heads * frames**2 * 4
+    parts = {"front end": front, "encoder": encoder}
+    largest = max(parts, key=lambda k: parts[k])
+    return int(parts[largest]), f"{how}; the peak is the {largest}'s"

@@ -43,6 +43,7 @@ from ..features.entries import (
     Scheme,
     SplitAudio,
     entries_for,
+    upstream_activation_bytes,
     upstream_flops,
 )
 
@@ -353,17 +354,20 @@ def _measured(name: str, dataset: Any) -> CorpusAudio:
     from ..data import audio_info
 
     splits: dict[str, SplitAudio] = {}
+    longest = 0.0
     for split in ("train", "dev", "test"):
         utts = dataset.split(split)
         seconds = 0.0
         for u in utts:
             if u.duration_s is not None:
-                seconds += float(u.duration_s)
+                duration = float(u.duration_s)
             else:
                 frames, rate, _ = audio_info(u.path)
-                seconds += frames / rate
+                duration = frames / rate
+            seconds += duration
+            longest = max(longest, duration)
         splits[split] = SplitAudio(seconds, len(utts))
-    return CorpusAudio(name, splits, "measured", basis="the corpus on this machine")
+    return CorpusAudio(name, splits, "measured", basis="the corpus on this machine", longest_s=longest or None)
 
 
 def _synth_audio(snap: Snapshot, plan: CellPlan, *, measure: bool) -> CorpusAudio:
@@ -396,8 +400,12 @@ def _arch(snap: Snapshot, plan: CellPlan, audio: CorpusAudio) -> Arch:
                                 num_layers=int(info["num_layers"] or 1), hidden_size=int(info["hidden_size"] or 0),
                                 frame_rate_hz=rate, params=params, granularity=info["granularity"],
                                 mean_utterance_s=audio.mean_utterance_s)
+    act, act_how = upstream_activation_bytes(adapter=plan.card.card.adapter, args=plan.card.args,
+                                             num_layers=int(info["num_layers"] or 1),
+                                             hidden_size=int(info["hidden_size"] or 0), frame_rate_hz=rate,
+                                             granularity=info["granularity"], chunk_s=audio.longest_chunk_s)
     return Arch(int(info["num_layers"] or 1), int(info["hidden_size"] or 0), rate, info["granularity"], params,
-                flops, how)
+                flops, how, act, act_how)
 
 
 def _frame_uses(snap: Snapshot, plans: list[CellPlan], arch: Arch) -> list[FrameUse]:
@@ -462,10 +470,11 @@ def _stage_costs(plans: list[CellPlan], audio: CorpusAudio, arch: Arch, uses: li
     pass_flops = arch.flops_per_audio_s * audio.seconds
     ram_pooled = audio.utterances * arch.num_layers * arch.hidden_size * 4 * 2  # float32 accumulators, 2 windows
     weights = 4 * arch.params
-    note = "one upstream pass; pooled vectors accumulate in float32 in RAM until the entry is written"
+    note = ("one upstream pass; pooled vectors accumulate in float32 in RAM until the entry is written; "
+            "the forward's activations over the longest chunk")
     if pass_flops:
         features = StageCost("features", pass_flops, "gpu", pass_flops / g.flops_per_s / 3600, 0.0,
-                             PROCESS_BASE_BYTES + weights + ram_pooled, note)
+                             PROCESS_BASE_BYTES + weights + ram_pooled + arch.activation_bytes, note)
     else:
         features = StageCost("features", 0.0, "cpu", 0.0, audio.seconds * SIGNAL_CPU_S_PER_AUDIO_S / 3600,
                              PROCESS_BASE_BYTES + ram_pooled, note)
@@ -492,7 +501,8 @@ def _stage_costs(plans: list[CellPlan], audio: CorpusAudio, arch: Arch, uses: li
         if streamed:
             total = head[name] + upstream[name]
             stages.append(StageCost(name, total, "gpu", total / g.flops_per_s / 3600, 0.0,
-                                    PROCESS_BASE_BYTES + weights, "heads on the GPU, the upstream run every epoch"))
+                                    PROCESS_BASE_BYTES + weights + arch.activation_bytes,
+                                    "heads on the GPU, the upstream run every epoch"))
         else:
             stages.append(StageCost(name, head[name], "cpu", 0.0, head[name] / (CPU_GFLOPS_PER_CORE * 1e9) / 3600,
                                     PROCESS_BASE_BYTES + ram_head, "heads on cached features, one CPU core each"))
