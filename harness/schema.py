@@ -99,10 +99,13 @@ class FeatureSpec(Strict):
     - ``evict_frames``: the matrix deletes frame entries of the bounded scheme once every cell
       reading them has finished (pooled vectors stay);
     - ``planner``: ``module:function`` deciding ``auto`` (see :mod:`harness.features.source`);
-      unset, a corpus whose estimated frame bytes exceed ``stream_above_gb`` is streamed.
-      ``bench plan --disk-budget`` decides per (upstream, corpus) from the budget and prints the
-      ``stream_above_gb`` range that makes ``auto`` choose as it does; the run itself does not
-      read the plan's decision (set ``stream_above_gb`` from that line).
+      unset, an (upstream, corpus) pair whose frame entries (as ``bench plan`` counts them, for
+      every frame-level downstream of the profile reading the pair) exceed ``stream_above_gb`` is
+      streamed. ``bench plan`` applies the same rule to the same bytes, so its ``mode`` column is
+      the run's decision. With ``--disk-budget`` (and on Ray) the matrix plans first and hands its
+      decisions to every job: without a planner the budget decides (a pair streams when its
+      frames would pass the budget), with one the planner decides and the budget is checked; the
+      record's ``source_reason`` names the rule and its numbers.
 
     With the profile's other settings: a layer mode (``layer: weighted_sum|mean``) on a frame head
     reads every layer, so ``bounded`` stores every layer's frames once in the chosen-frames entry,

@@ -171,8 +171,8 @@ def test_matrix_stores_chosen_frames_once_then_evicts_them(tmp_path: Path, synth
 
 def test_auto_asks_the_planner_with_the_estimate() -> None:
     small = FrameEstimate(upstream="u", corpus="c", audio_seconds=3600.0, frame_rate_hz=50.0, hidden_size=1024,
-                          layers=8, scheme="all")
-    assert small.frame_bytes == 3600 * 50 * 1024 * 2 * 8
+                          layers=8, scheme="all_candidates", frame_bytes=3600 * 50 * 1024 * 2 * 8,
+                          entries=("all_frames",))
     spec = FeatureSpec(source="auto", stream_above_gb=1.0)
     assert choose_source(spec, small).source == "stream"  # 2.9 GB > 1 GB
     assert choose_source(FeatureSpec(source="auto", stream_above_gb=10.0), small).source == "cache"

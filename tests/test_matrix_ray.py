@@ -341,6 +341,31 @@ def test_ray_requests_follow_the_plan(workspace_dir: Path, synth_corpora: Path, 
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+def test_ray_tasks_cache_and_stream_as_the_budget_plan_says(ray_head: RayHead, workspace_dir: Path,
+                                                            synth_corpora: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``features.source: auto`` under ``--disk-budget`` on Ray (tests/test_auto_source.py's two MFCC
+    pairs): the plan's decisions travel with every Ray task, so the wide pair streams and the narrow
+    one caches although ``stream_above_gb`` alone would cache both, and each record quotes the plan."""
+    from harness.matrix import result_of
+    from harness.matrix.plan import plan_for_profile
+    from tests.test_auto_source import CORPUS, NARROW, PROFILE, WIDE, _between, _workspace
+
+    root = ray_workspace(workspace_dir, synth_corpora, tmp_path, monkeypatch, "auto")
+    ws = _workspace(root, synth_corpora, stream_above_gb=1000)
+    _, _, budget = _between(ws)
+    plan = plan_for_profile(ws, profile=PROFILE, budget_bytes=budget)
+    out = run_matrix(ws, profile=PROFILE, progress=False, executor="ray", address=ray_head.address,
+                     disk_budget=budget, leaderboard=False)
+    assert out.counts.get("ok") == 4, out
+    for up, mode in ((WIDE, "stream"), (NARROW, "cache")):
+        pair = plan.pair(up, CORPUS)
+        record = result_of(workspace(root), CellSpec(PROFILE, up, "emotion", "en", 0))
+        assert pair is not None and pair.mode == mode
+        assert record is not None and record.features is not None
+        assert (record.features.source, record.features.source_reason) == (mode, pair.why)
+
+
 def killer_profile(root: Path, marker: Path, *, always: bool = False) -> None:
     """Profile ``mt_kill``: the tiny HEAR upstream that SIGKILLs its process (see tests.hear_tiny) on
     gender, with the inference-time analysis on gender so that the cell itself runs the upstream."""

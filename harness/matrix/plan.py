@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..config.plan import CellPlan, CellSpec, Unavailable, resolve_cell
+from ..config.plan import CellPlan, CellSpec, resolve_cell
 from ..config.snapshot import Snapshot
 from ..errors import BenchError, ConfigError, Problem, did_you_mean
 from ..features.entries import (
@@ -42,10 +42,9 @@ from ..features.entries import (
     PairEntries,
     Scheme,
     SplitAudio,
-    entries_for,
-    upstream_activation_bytes,
-    upstream_flops,
 )
+from ..features.pairs import arch_of, corpus_key, frame_uses, measured_audio, pair_entries
+from ..features.source import SourceChoice, auto_source, uses_frames
 
 CORPUS_SIZES_FILE = "reference/corpus_sizes.yaml"
 GPUS_FILE = "reference/gpus.yaml"
@@ -270,6 +269,12 @@ class MatrixPlan:
         p = self.pair(plan.card.name, corpus_key(plan))
         return p.mode if p is not None else "cache"
 
+    def decisions(self) -> dict[tuple[str, str], SourceChoice]:
+        """(card, corpus key) -> the pair's cache-or-stream decision and why: what ``bench matrix``
+        hands every job under ``features.source: auto`` (:func:`harness.features.source.planned_sources`),
+        so that the run caches or streams exactly the pairs this plan says."""
+        return {(p.card, p.corpus): SourceChoice(p.mode, p.why) for p in self.pairs}
+
     def with_gpu(self, g: Gpu) -> MatrixPlan:
         scale = self.gpu.flops_per_s / g.flops_per_s
         pairs = tuple(replace(p, stages=tuple(replace(s, gpu_hours=s.gpu_hours * scale) for s in p.stages))
@@ -278,11 +283,6 @@ class MatrixPlan:
 
 
 # --------------------------------------------------------------------------- making the plan
-def corpus_key(plan: CellPlan) -> str:
-    """The audio set of a cell as the plan names it: the corpus, or ``synth/<language>``."""
-    return f"synth/{plan.spec.language}" if plan.source.corpus == "synth" else plan.source.corpus
-
-
 def make_plan(snap: Snapshot, cells: Sequence[CellSpec], *, budget_bytes: int | None, gpu_: Gpu | None = None,
               runtime: Runtime | None = None, measure_corpora: bool = True,
               published_fallback: bool = True) -> MatrixPlan:
@@ -320,13 +320,17 @@ def make_plan(snap: Snapshot, cells: Sequence[CellSpec], *, budget_bytes: int | 
                 continue
             corpora[corpus] = audio
         try:
-            arch = _arch(snap, plans[0], corpora[corpus])
+            arch = arch_of(snap, plans[0], corpora[corpus])
         except Exception as e:  # noqa: BLE001 - an adapter that cannot describe itself offline: reported
             unplanned += [f"{p.spec.label}: architecture unknown offline ({type(e).__name__}: {e})" for p in plans]
             continue
         pairs.append(_pair(snap, plans, upstream_of[(card_name, corpus)], corpora[corpus], arch, runtime, g,
                            streamed=False))
     pairs = _decide(snap, pairs, groups, runtime, g, budget_bytes)
+    features = snap.profile(profile_name)[1].features
+    if budget_bytes is not None and features.source == "auto" and features.planner and runtime.streaming:
+        notes.append(f"features.planner {features.planner} decides cache or stream; --disk-budget only checks "
+                     "that its choices fit")
     schedule, peak, peak_step = _schedule(pairs, runtime)
     if any(c.estimate for c in corpora.values()):
         notes.append("corpora marked * are estimates from " + CORPUS_SIZES_FILE + " (see its `basis`)")
@@ -335,51 +339,17 @@ def make_plan(snap: Snapshot, cells: Sequence[CellSpec], *, budget_bytes: int | 
 
 
 def _corpus_audio(snap: Snapshot, plan: CellPlan, *, measure: bool) -> CorpusAudio | None:
-    corpus = plan.source.corpus
-    if corpus == "synth":
-        return _synth_audio(snap, plan, measure=measure)
-    if measure:
-        from ..corpora.load import load_task_dataset
-
-        try:
-            dataset = load_task_dataset(snap, plan.profile, plan.source, plan.spec.language)
-        except Unavailable:
-            dataset = None
-        if dataset is not None:
-            return _measured(corpus, dataset)
-    return published_corpus(snap, corpus)
+    """The corpus measured on this machine (``measure``, when it is there: the count the run makes
+    too), else the published sizes (a synthetic corpus not generated yet: its options)."""
+    audio = measured_audio(snap, plan) if measure else None
+    if audio is not None:
+        return audio
+    if plan.source.corpus == "synth":
+        return _synth_audio(plan)
+    return published_corpus(snap, plan.source.corpus)
 
 
-def _measured(name: str, dataset: Any) -> CorpusAudio:
-    from ..data import audio_info
-
-    splits: dict[str, SplitAudio] = {}
-    longest = 0.0
-    for split in ("train", "dev", "test"):
-        utts = dataset.split(split)
-        seconds = 0.0
-        for u in utts:
-            if u.duration_s is not None:
-                duration = float(u.duration_s)
-            else:
-                frames, rate, _ = audio_info(u.path)
-                duration = frames / rate
-            seconds += duration
-            longest = max(longest, duration)
-        splits[split] = SplitAudio(seconds, len(utts))
-    return CorpusAudio(name, splits, "measured", basis="the corpus on this machine", longest_s=longest or None)
-
-
-def _synth_audio(snap: Snapshot, plan: CellPlan, *, measure: bool) -> CorpusAudio:
-    from ..synth import synth_corpus_exists
-
-    options = plan.profile.synth.model_dump(mode="json")
-    root = snap.path("cache") / "corpora" / "synth"
-    if measure and synth_corpus_exists(root=root, language=plan.spec.language, options=options):
-        from ..corpora.load import load_task_dataset
-
-        return _measured(f"synth/{plan.spec.language}",
-                         load_task_dataset(snap, plan.profile, plan.source, plan.spec.language))
+def _synth_audio(plan: CellPlan) -> CorpusAudio:
     s = plan.profile.synth
     per_speaker = s.utterances_per_speaker
     extra = 2 * (s.long_per_test_split + s.short_per_test_split)
@@ -390,59 +360,10 @@ def _synth_audio(snap: Snapshot, plan: CellPlan, *, measure: bool) -> CorpusAudi
                        f"not generated yet: {SYNTH_UTTERANCE_S} s per utterance assumed")
 
 
-def _arch(snap: Snapshot, plan: CellPlan, audio: CorpusAudio) -> Arch:
-    from ..features.info import card_arch
-
-    info = card_arch(snap, plan.card, language=plan.spec.language)
-    rate = info["sample_rate"] / info["downsample_rate"] if info["downsample_rate"] else 0.0
-    params = int(info["params"] or plan.card.card.meta.params or 0)
-    flops, how = upstream_flops(adapter=plan.card.card.adapter, args=plan.card.args,
-                                num_layers=int(info["num_layers"] or 1), hidden_size=int(info["hidden_size"] or 0),
-                                frame_rate_hz=rate, params=params, granularity=info["granularity"],
-                                mean_utterance_s=audio.mean_utterance_s)
-    act, act_how = upstream_activation_bytes(adapter=plan.card.card.adapter, args=plan.card.args,
-                                             num_layers=int(info["num_layers"] or 1),
-                                             hidden_size=int(info["hidden_size"] or 0), frame_rate_hz=rate,
-                                             granularity=info["granularity"], chunk_s=audio.longest_chunk_s)
-    return Arch(int(info["num_layers"] or 1), int(info["hidden_size"] or 0), rate, info["granularity"], params,
-                flops, how, act, act_how)
-
-
-def _frame_uses(snap: Snapshot, plans: list[CellPlan], arch: Arch) -> list[FrameUse]:
-    from ..probe.layers import candidate_layers, layers_of
-
-    by_ds: dict[str, list[CellPlan]] = defaultdict(list)
-    for p in plans:
-        if p.downstream.config.features == "frames" and p.task.kind == "classification":
-            by_ds[p.spec.downstream].append(p)
-    uses = []
-    for ds, ps in by_ds.items():
-        rule = ps[0].layer
-        cfg = ps[0].downstream.config
-        candidates: tuple[int, ...] = ()
-        fixed: tuple[int, ...] = ()
-        if rule.kind == "sweep":
-            candidates = tuple(candidate_layers(arch.num_layers, stride=rule.stride))
-        elif rule.kind in ("fixed", "last", "weighted_sum", "mean"):
-            fixed = tuple(layers_of(cfg.layer, stride=cfg.sweep.stride, num_layers=arch.num_layers))
-        sweep_readers = (f"sweep:{ps[0].spec.upstream}/{ds}/{ps[0].spec.language}",) if candidates else ()
-        uses.append(FrameUse(ds, candidates, fixed, cfg.sweep.fraction, sweep_readers,
-                             tuple(p.spec.label for p in ps)))
-    return uses
-
-
 def _pair(snap: Snapshot, plans: list[CellPlan], upstream: str, audio: CorpusAudio, arch: Arch, runtime: Runtime,
           g: Gpu, *, streamed: bool, why: str = "") -> PairPlan:
-    from ..features.cache import FeatureRecipe
-    from ..probe.layers import frame_layers_for_profile
-
-    profile = plans[0].profile
-    uses = _frame_uses(snap, plans, arch)
-    profile_layers = frame_layers_for_profile(snap, profile=profile, num_layers=arch.num_layers,  # as features_for
-                                              granularity=plans[0].granularity)
-    windows = len(FeatureRecipe().pool_windows_s)
-    entries = entries_for(card=plans[0].card.name, corpus=audio, arch=arch, scheme=runtime.scheme, windows=windows,
-                          profile_frame_layers=profile_layers, uses=uses, streamed=streamed)
+    uses = frame_uses(plans, arch)
+    entries = pair_entries(snap, plans, audio=audio, arch=arch, scheme=runtime.scheme, streamed=streamed)
     if not why:
         why = "frames fit the budget" if entries.frame_bytes else "pooled features only"
     stages = _stage_costs(plans, audio, arch, uses, entries, g, streamed=streamed)
@@ -511,11 +432,23 @@ def _stage_costs(plans: list[CellPlan], audio: CorpusAudio, arch: Arch, uses: li
 
 def _decide(snap: Snapshot, pairs: list[PairPlan], groups: dict[tuple[str, str], list[CellPlan]], runtime: Runtime,
             g: Gpu, budget: int | None) -> list[PairPlan]:
-    """Cache or stream per pair: with eviction the peak is the pooled vectors plus the largest pair's
-    frames, so a pair whose frames alone would pass the budget streams; without eviction the frames
-    add up, so the largest pairs stream until the sum fits. Without streaming nothing changes (the
-    budget check then refuses)."""
+    """Cache or stream per pair, as the run will (``bench matrix`` hands these decisions to its jobs:
+    :meth:`MatrixPlan.decisions`):
+
+    - ``features.source: stream``: every pair with frames streams;
+    - ``auto`` with a ``features.planner``, or without a budget: the planner's, or the
+      ``stream_above_gb`` threshold's, choice on the pair's estimate (:func:`auto_source`: the
+      function the run calls when no plan decided); a budget then only checks that they fit;
+    - a budget otherwise (``auto``, or a runtime being sized): with eviction the peak is the pooled
+      vectors plus the largest pair's frames, so a pair streams when its frames pass the budget less
+      every pooled entry; without eviction the frames add up, so the largest pairs stream until the
+      sum fits, and every pair with as many frame bytes as the smallest of them streams too (ties
+      stream together: the decision is a threshold on a pair's frame bytes).
+
+    Without streaming nothing changes (the budget check then refuses)."""
     out = list(pairs)
+    if not out:
+        return out
 
     def restream(i: int, why: str) -> None:
         p = out[i]
@@ -527,23 +460,49 @@ def _decide(snap: Snapshot, pairs: list[PairPlan], groups: dict[tuple[str, str],
             if p.frame_peak_bytes:
                 restream(i, "the profile streams every frame-level head (features.source: stream)")
         return out
-    if budget is None or not runtime.streaming:
+    if not runtime.streaming:
         return out
-    pooled = sum(p.entries.pooled_bytes for p in pairs)
-
-    if runtime.evicts:
+    features = groups[(out[0].card, out[0].corpus)][0].profile.features
+    if features.source == "auto" and (budget is None or features.planner):
         for i, p in enumerate(out):
-            if p.frame_peak_bytes and pooled + p.frame_peak_bytes > budget:
-                restream(i, f"frames {_gb(p.frame_peak_bytes)} + every pooled entry {_gb(pooled)} > budget {_gb(budget)}")
+            choice = auto_source(snap, groups[(p.card, p.corpus)][0], audio=p.audio, arch=p.arch,
+                                 scheme=runtime.scheme)
+            if choice.source == "stream":
+                restream(i, choice.reason)
+            elif p.frame_peak_bytes:
+                out[i] = replace(p, why=choice.reason)
         return out
-    order = sorted(range(len(out)), key=lambda i: -out[i].frame_peak_bytes)
-    for i in order:
-        if pooled + sum(p.frame_peak_bytes for p in out) <= budget:
-            break
-        if out[i].frame_peak_bytes:
-            restream(i, f"largest frames ({_gb(out[i].frame_peak_bytes)}); without eviction the frames of the "
-                        "matrix add up past the budget")
+    if budget is None:
+        return out
+    frames = [p.frame_peak_bytes for p in out]
+    pooled = sum(p.entries.pooled_bytes for p in out)
+    cut = _stream_cut(frames, pooled=pooled, budget=budget, evicts=runtime.evicts)
+    rule = (f"with eviction, one pair's frames + every pooled entry ({_gb(pooled)}) must fit" if runtime.evicts
+            else f"without eviction, every cached pair's frames + every pooled entry ({_gb(pooled)}) must fit")
+    for i, p in enumerate(out):
+        if not frames[i]:
+            continue
+        split = f"pairs with {_gb(cut)} of frames or more stream" if cut is not None else "every pair is cached"
+        why = f"the plan's decision for --disk-budget {_gb(budget)}: {_gb(frames[i])} of frames; {split} ({rule})"
+        if cut is not None and frames[i] >= cut:
+            restream(i, why)
+        else:
+            out[i] = replace(p, why=why)
     return out
+
+
+def _stream_cut(frames: Sequence[int], *, pooled: int, budget: int, evicts: bool) -> int | None:
+    """The smallest frame bytes of a pair that streams under ``budget`` (None: every pair is cached).
+    With eviction: anything past ``budget - pooled``; without: the largest pairs until the rest fits."""
+    if evicts:
+        over = [f for f in frames if f and pooled + f > budget]
+        return min(over) if over else None
+    total, cut = pooled + sum(frames), None
+    for f in sorted(frames, reverse=True):
+        if total <= budget or not f:
+            break
+        total, cut = total - f, f
+    return cut
 
 
 def _schedule(pairs: list[PairPlan], runtime: Runtime) -> tuple[list[Step], int, int]:
@@ -588,13 +547,14 @@ def check_budget(plan: MatrixPlan) -> None:
 
 
 def job_resources(plan: MatrixPlan | None, stage: str, cell: CellPlan | None, *, gpu: bool) -> dict[str, float]:
-    """The Ray resource request of one job: a GPU for extraction and for streaming heads, one CPU
-    for heads on cached features (without a plan: a GPU for every job when the device is one)."""
+    """The Ray resource request of one job: a GPU for extraction and for streaming heads (the frame-level
+    heads of a streamed pair), one CPU for heads on cached features, pooled vectors included (without a
+    plan: a GPU for every job when the device is one)."""
     if not gpu:
         return {"num_cpus": 1, "num_gpus": 0}
     if stage == "features" or plan is None:
         return {"num_cpus": 1, "num_gpus": 1}
-    streamed = cell is not None and plan.mode_of(cell) == "stream"
+    streamed = cell is not None and uses_frames(cell) and plan.mode_of(cell) == "stream"
     return {"num_cpus": 1, "num_gpus": 1 if streamed else 0}
 
 
@@ -659,11 +619,7 @@ def render_plan(plan: MatrixPlan, *, other_gpus: Sequence[Gpu] = ()) -> str:
                                                   f"{plan.schedule[plan.peak_step].corpus}" if plan.schedule else ""),
               f"  budget: {_gb(plan.budget_bytes)} -> " + ("fits" if plan.fits else "DOES NOT FIT"),
               f"  RAM peak of one job: {_gb(max((p.ram_peak_bytes for p in plan.pairs), default=0))}"]
-    streamed = [p.frames_if_cached for p in plan.pairs if p.mode == "stream"]
-    cached = [p.frame_peak_bytes for p in plan.pairs if p.mode == "cache"]
-    if streamed and cached:
-        lines.append(f"  a profile with features.source auto chooses as this plan with features.stream_above_gb "
-                     f"between {max(cached) / 1e9:.0f} and {min(streamed) / 1e9:.0f} (frames of one pair, GB)")
+    lines += _decision_lines(plan)
     lines += ["", "schedule (upstream by upstream; frames evicted when every job reading them is done):"
               if plan.runtime.evicts else "schedule (no eviction in this runtime: entries add up):"]
     for i, s in enumerate(plan.schedule):
@@ -675,6 +631,19 @@ def render_plan(plan: MatrixPlan, *, other_gpus: Sequence[Gpu] = ()) -> str:
     lines += [f"note: {n}" for n in plan.notes]
     lines.append("FLOPs: " + "; ".join(sorted({p.arch.flops_method for p in plan.pairs})))
     return "\n".join(lines)
+
+
+def _decision_lines(plan: MatrixPlan) -> list[str]:
+    """How the run follows the plan's cache-or-stream decisions (the ``mode`` column)."""
+    streamed = [p.frames_if_cached for p in plan.pairs if p.mode == "stream"]
+    if not streamed and not any(p.frame_peak_bytes for p in plan.pairs):
+        return []
+    if plan.budget_bytes is not None:
+        cut = f"pairs with {_gb(min(streamed))} of frames or more stream" if streamed else "no pair streams"
+        return [f"  cache or stream: {cut}; `bench matrix --disk-budget {_gb(plan.budget_bytes)}` hands these "
+                "decisions to every job of a features.source auto profile (the record's source_reason quotes them)"]
+    return ["  cache or stream: the run decides each pair as the mode column says (features.source, planner or "
+            "stream_above_gb on the same frame bytes)"]
 
 
 def fmt_hours(h: float) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from ..config import Workspace
 from ..config.plan import CellPlan, CellSpec, resolve_cell, result_file
 from ..errors import BenchError
+from ..features.source import PairKey, SourceChoice, planned_sources
 from ..outputs import OUTPUT_SETTINGS, prepare_outputs
 from ..run.cell import stored_result
 from ..run.record import CellResult, LayerChoice
@@ -31,6 +32,8 @@ from ..schema import Profile
 from .executors import LocalExecutor, ProcessExecutor, make_executor
 from .plan import MatrixPlan, job_resources
 from .select import CellState, cells_of, check_matrix, survey
+
+Decisions = dict[PairKey, SourceChoice]  # the plan's cache-or-stream decisions (harness.features.source)
 
 
 def small_model_jobs(ws: Workspace, profile: Profile, cells: Iterable[CellSpec]) -> list[tuple[str, str]]:
@@ -96,17 +99,21 @@ def _small_model_job(job: tuple[str, str], *, ws: Workspace, profile_name: str, 
         return {"executor_error": e}
 
 
-def _extract_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> ExtractionOutcome:
-    return extract_for_cell(ws, spec, device=device, progress=progress)
+def _extract_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool,
+                 sources: Decisions | None = None) -> ExtractionOutcome:
+    with planned_sources(sources):
+        return extract_for_cell(ws, spec, device=device, progress=progress)
 
 
-def _layer_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool) -> LayerChoice | str | None:
+def _layer_job(spec: CellSpec, *, ws: Workspace, device: str, progress: bool,
+               sources: Decisions | None = None) -> LayerChoice | str | None:
     """The layer a sweep chose, None when there was no sweep, or the error (the cell itself records
     the failure with its traceback)."""
     from ..run.cell import select_layer
 
     try:
-        return select_layer(ws, spec, device=device, progress=progress)
+        with planned_sources(sources):
+            return select_layer(ws, spec, device=device, progress=progress)
     except Exception as e:  # noqa: BLE001 - the cell itself will record the failure with its traceback
         return f"{type(e).__name__}: {e}"
 
@@ -179,8 +186,10 @@ def store_chosen_frames(ws: Workspace, specs: list[CellSpec], *, device: str, pr
     return None
 
 
-def _chosen_frames_job(specs: list[CellSpec], *, ws: Workspace, device: str, progress: bool) -> str | None:
-    return store_chosen_frames(ws, specs, device=device, progress=progress)
+def _chosen_frames_job(specs: list[CellSpec], *, ws: Workspace, device: str, progress: bool,
+                       sources: Decisions | None = None) -> str | None:
+    with planned_sources(sources):
+        return store_chosen_frames(ws, specs, device=device, progress=progress)
 
 
 class FrameEviction:
@@ -221,10 +230,12 @@ def evict_frames(ws: Workspace, plan: Any) -> int:
     return freed
 
 
-def _cell_job(state: CellState, *, ws: Workspace, device: str, progress: bool) -> dict[str, Any]:
+def _cell_job(state: CellState, *, ws: Workspace, device: str, progress: bool,
+              sources: Decisions | None = None) -> dict[str, Any]:
     from ..run.cell import run_cell
 
-    return _run_cell_job(ws, state.spec, device=device, progress=progress, run=run_cell)
+    with planned_sources(sources):
+        return _run_cell_job(ws, state.spec, device=device, progress=progress, run=run_cell)
 
 
 @dataclass(frozen=True)
@@ -267,7 +278,9 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     ``disk_budget`` (bytes): the cells to run are planned first (:mod:`harness.matrix.plan`) and the
     run is refused, before any stage starts, when the feature cache's projected peak passes it. On
     Ray, the plan's resource requests are used: a GPU for extraction and streaming heads, one CPU
-    for heads on cached features (those then run on the CPU).
+    for heads on cached features (those then run on the CPU). Under ``features.source: auto`` the
+    plan's cache-or-stream decisions are handed to every job (:meth:`MatrixPlan.decisions`), so
+    the jobs do what the plan counted and requested resources for.
     """
     from functools import partial
 
@@ -298,6 +311,9 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
     except BaseException:
         ex.close()
         raise
+    # features.source auto: every job caches or streams each pair as the plan decided (the plan's resource
+    # requests then match what the jobs do); without a plan each job decides as `bench plan` does
+    sources = mplan.decisions() if mplan is not None and prof.features.source == "auto" else None
     counts: Counter[str] = Counter()
     counts["skipped_done"] = sum(s.status == "done" for s in states)
     counts["skipped_failed"] = 0 if retry_failed else sum(s.status == "failed" for s in states)
@@ -344,7 +360,8 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                 fresh = ProcessExecutor(1, threads=None) \
                     if executor == "local" and device == "cpu" else None
                 try:
-                    (fresh or ex).map(partial(_extract_job, ws=ws, device=device, progress=False), extract,
+                    (fresh or ex).map(partial(_extract_job, ws=ws, device=device, progress=False, sources=sources),
+                                      extract,
                                       on_done=lambda job, res: prog.advance(task),
                                       resources={"num_cpus": 1, "num_gpus": gpu})
                 finally:
@@ -358,13 +375,14 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                     for res, jobs in _by_request(group, lambda spec: job_resources(
                             mplan, "layer_sweeps", _resolved(ws, spec), gpu=bool(gpu))):
                         ex.map(partial(_layer_job, ws=ws, device=_job_device(device, res, executor),
-                                       progress=job_progress), jobs,
+                                       progress=job_progress, sources=sources), jobs,
                                on_done=lambda job, res: prog.advance(task), resources=res)
             stages["layer_sweeps"], ts = time.perf_counter() - ts, time.perf_counter()
             chosen = chosen_frame_jobs(todo)
             if chosen:
                 task = prog.add_task("chosen-layer frames", total=len(chosen), info="")
-                ex.map(partial(_chosen_frames_job, ws=ws, device=device, progress=job_progress), chosen,
+                ex.map(partial(_chosen_frames_job, ws=ws, device=device, progress=job_progress, sources=sources),
+                       chosen,
                        on_done=lambda job, res: prog.advance(task), resources={"num_cpus": 1, "num_gpus": gpu})
                 stages["chosen_frames"], ts = time.perf_counter() - ts, time.perf_counter()
             task = prog.add_task(f"cells ({profile_name})", total=len(todo), info="")
@@ -382,8 +400,8 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                                                   f"unavailable {counts['unavailable']}")
 
             for res, states_ in _by_request(todo, lambda st: job_resources(mplan, "cells", st.plan, gpu=bool(gpu))):
-                ex.map(partial(_cell_job, ws=ws, device=_job_device(device, res, executor), progress=job_progress),
-                       states_, on_done=done, resources=res)
+                ex.map(partial(_cell_job, ws=ws, device=_job_device(device, res, executor), progress=job_progress,
+                               sources=sources), states_, on_done=done, resources=res)
             stages["cells"] = time.perf_counter() - ts
     finally:
         ex.close()
