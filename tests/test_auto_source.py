@@ -160,3 +160,31 @@ def test_the_budget_decision_is_a_threshold_on_a_pair_s_frames() -> None:
     assert _stream_cut([6, 5, 1], pooled=1, budget=13, evicts=False) is None
     assert _stream_cut([6, 5, 1], pooled=1, budget=6, evicts=True) == 6
     assert _stream_cut([6, 5, 1], pooled=1, budget=7, evicts=True) is None
+
+
+def test_a_layer_mode_keeps_its_frames_cached_and_a_budget_too_small_is_refused(workspace_dir: Path,
+                                                                              synth_corpora: Path) -> None:
+    """A profile layer mode (weighted_sum) reads every layer's frames, which the stream cannot give:
+    neither the threshold nor a budget streams its pairs. Without a budget the run's choice and the
+    plan's are cache with that reason; a budget that only streaming would meet is refused before
+    any work (instead of cells failing one by one on the stream's layer-mode error)."""
+    ws = _workspace(workspace_dir, synth_corpora, stream_above_gb=1e-9)
+    add_profile(workspace_dir, PROFILE, upstreams=[WIDE, NARROW], downstreams=["emotion", "gender"], layer="weighted_sum",
+                features={"source": "auto", "sweep_frames": "bounded", "stream_above_gb": 1e-9})
+    ws = workspace(workspace_dir)
+    cell = resolve_cell(ws.snapshot, CellSpec(PROFILE, WIDE, "emotion", "en", 0))
+    from harness.features.source import source_for
+
+    choice = source_for(ws.snapshot, cell, dataset_for(ws.snapshot, cell))
+    assert choice.source == "cache" and "exceed stream_above_gb" in choice.reason and "weighted_sum" in choice.reason
+    free = plan_for_profile(ws, profile=PROFILE)
+    assert {p.mode for p in free.pairs} == {"cache"}
+    assert free.pair(WIDE, CORPUS).why == choice.reason  # the plan says what the run does
+
+    budget = free.pooled_bytes + free.pair(NARROW, CORPUS).frame_peak_bytes  # MFCC's frames do not fit
+    tight = plan_for_profile(ws, profile=PROFILE, budget_bytes=budget)
+    assert tight.pair(WIDE, CORPUS).mode == "cache" and "cannot stream" in tight.pair(WIDE, CORPUS).why
+    passes = STATS["passes"]
+    with pytest.raises(BenchError, match="over --disk-budget"):
+        run_matrix(ws, profile=PROFILE, disk_budget=budget, workers=1, progress=False, leaderboard=False)
+    assert STATS["passes"] == passes and not list(ws.path("results").rglob("*.json"))

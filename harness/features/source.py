@@ -148,7 +148,17 @@ def pair_estimate(snap: Snapshot, plan: CellPlan, *, audio: CorpusAudio, arch: A
 
 def auto_source(snap: Snapshot, plan: CellPlan, *, audio: CorpusAudio, arch: Arch, scheme: Scheme) -> SourceChoice:
     """The planner's (or the threshold's) choice for ``plan``'s pair under ``features.source: auto``."""
-    return choose_source(plan.profile.features, pair_estimate(snap, plan, audio=audio, arch=arch, scheme=scheme))
+    return _auto_choice(plan, pair_estimate(snap, plan, audio=audio, arch=arch, scheme=scheme))
+
+
+def _auto_choice(plan: CellPlan, estimate: FrameEstimate) -> SourceChoice:
+    """``auto``'s choice on ``estimate``; a profile layer mode keeps the frames cached whatever the
+    planner says (a weighted_sum or mean head reads every layer; the stream computes one)."""
+    choice = choose_source(plan.profile.features, estimate)
+    if choice.source == "stream" and plan.profile.layer in ("weighted_sum", "mean"):
+        return SourceChoice("cache", f"{choice.reason}; but the profile's layer: {plan.profile.layer} reads every "
+                                     "layer's frames and the stream computes one, so they are cached")
+    return choice
 
 
 _ESTIMATES: dict[tuple[str, str, str, str, str, str, str], FrameEstimate] = {}
@@ -178,7 +188,7 @@ def corpus_source(snap: Snapshot, plan: CellPlan, dataset: Dataset) -> SourceCho
     planned = _PLANNED.get()
     if planned is not None and (plan.card.name, corpus_key(plan)) in planned:
         return planned[(plan.card.name, corpus_key(plan))]
-    return choose_source(spec, estimate_frames(snap, plan, dataset))
+    return _auto_choice(plan, estimate_frames(snap, plan, dataset))
 
 
 def source_for(snap: Snapshot, plan: CellPlan, dataset: Dataset) -> SourceChoice:

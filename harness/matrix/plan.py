@@ -452,6 +452,12 @@ def _decide(snap: Snapshot, pairs: list[PairPlan], groups: dict[tuple[str, str],
 
     def restream(i: int, why: str) -> None:
         p = out[i]
+        modes = sorted({c.layer.kind for c in groups[(p.card, p.corpus)]
+                        if uses_frames(c) and c.layer.kind in ("weighted_sum", "mean")})
+        if modes and not runtime.forced_stream:  # the stream computes one layer per batch: keep it cached
+            out[i] = replace(p, why=f"{why}; but it cannot stream: its {'/'.join(modes)} cells read every layer's "
+                                    "frames (the stream computes one layer), so it stays cached")
+            return
         out[i] = replace(_pair(snap, groups[(p.card, p.corpus)], p.upstream, p.audio, p.arch, runtime, g,
                                streamed=True, why=why), frames_if_cached=p.frame_peak_bytes)
 

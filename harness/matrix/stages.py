@@ -379,6 +379,9 @@ def run_matrix(ws: Workspace, *, profile: str | None = None, only: dict[str, set
                                on_done=lambda job, res: prog.advance(task), resources=res)
             stages["layer_sweeps"], ts = time.perf_counter() - ts, time.perf_counter()
             chosen = chosen_frame_jobs(todo)
+            if mplan is not None:  # a pair the plan streams stores no chosen-layer frames (and asks no GPU)
+                chosen = [specs for specs in chosen
+                          if (cell := _resolved(ws, specs[0])) is None or mplan.mode_of(cell) != "stream"]
             if chosen:
                 task = prog.add_task("chosen-layer frames", total=len(chosen), info="")
                 ex.map(partial(_chosen_frames_job, ws=ws, device=device, progress=job_progress, sources=sources),
