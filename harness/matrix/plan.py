@@ -53,7 +53,10 @@ GPU_UTILISATION = 0.3  # share of the declared peak a bf16 encoder forward reach
 CPU_GFLOPS_PER_CORE = 50.0  # fp32 on one core for heads (extraction reached 77 per core here: BENCHMARKS.md)
 HEAD_TRAIN_FACTOR = 3.0  # a training step: forward + backward ~ 3 forwards
 PROCESS_BASE_BYTES = 700_000_000  # python + torch + transformers imported: the floor of every job's RSS
-SIGNAL_CPU_S_PER_AUDIO_S = 0.03  # MFCC: CPU seconds per audio second, decoding included (plan_check, 2 loaded cores)
+SIGNAL_CPU_S_PER_AUDIO_S = 0.0015  # MFCC: seconds per audio second on 2 cores, decoding included (plan_check, quiet;
+# 0.03 at load 3 to 4)
+RAM_FORWARDS_HELD = 2  # glibc keeps freed blocks: after the first (longest) forward the process retains about one
+# forward's activations, and the next forward's are live beside them (RSS trace of WavLM-Base+, BENCHMARKS.md)
 SYNTH_UTTERANCE_S = 2.8  # the synthetic corpus's mean utterance, when it is not generated yet
 
 Mode = Literal["cache", "stream"]
@@ -391,11 +394,13 @@ def _stage_costs(plans: list[CellPlan], audio: CorpusAudio, arch: Arch, uses: li
     pass_flops = arch.flops_per_audio_s * audio.seconds
     ram_pooled = audio.utterances * arch.num_layers * arch.hidden_size * 4 * 2  # float32 accumulators, 2 windows
     weights = 4 * arch.params
+    forwards = RAM_FORWARDS_HELD * arch.activation_bytes
     note = ("one upstream pass; pooled vectors accumulate in float32 in RAM until the entry is written; "
-            "the forward's activations over the longest chunk")
+            f"float32 weights and {RAM_FORWARDS_HELD} forwards' activations over the longest chunk (the "
+            "allocator keeps the blocks of the last one)")
     if pass_flops:
         features = StageCost("features", pass_flops, "gpu", pass_flops / g.flops_per_s / 3600, 0.0,
-                             PROCESS_BASE_BYTES + weights + ram_pooled + arch.activation_bytes, note)
+                             PROCESS_BASE_BYTES + weights + ram_pooled + forwards, note)
     else:
         features = StageCost("features", 0.0, "cpu", 0.0, audio.seconds * SIGNAL_CPU_S_PER_AUDIO_S / 3600,
                              PROCESS_BASE_BYTES + ram_pooled, note)
@@ -422,7 +427,7 @@ def _stage_costs(plans: list[CellPlan], audio: CorpusAudio, arch: Arch, uses: li
         if streamed:
             total = head[name] + upstream[name]
             stages.append(StageCost(name, total, "gpu", total / g.flops_per_s / 3600, 0.0,
-                                    PROCESS_BASE_BYTES + weights + arch.activation_bytes,
+                                    PROCESS_BASE_BYTES + weights + forwards,
                                     "heads on the GPU, the upstream run every epoch"))
         else:
             stages.append(StageCost(name, head[name], "cpu", 0.0, head[name] / (CPU_GFLOPS_PER_CORE * 1e9) / 3600,
