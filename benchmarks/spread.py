@@ -180,6 +180,8 @@ def read_records(results: Path) -> dict[str, dict[str, Any]]:
             continue  # capacity side files, sweeps
         key = f"{cell['upstream']}/{cell['downstream']}/{cell['language']}/seed{cell['seed']}"
         layer = rec.get("layer") or {}
+        if not isinstance(layer, dict):  # a fixed layer is recorded as its index
+            layer = {"chosen": layer}
         preds = rec.get("predictions") or {}
         out[key] = {"status": rec.get("status"), "layer": layer.get("chosen"), "curve": layer.get("curve"),
                     "metrics": rec.get("metrics"),
