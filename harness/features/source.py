@@ -25,7 +25,7 @@ frame-level downstream of the profile reading the pair, through the functions of
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -75,6 +75,7 @@ class FrameEstimate:
     scheme: str
     frame_bytes: int
     entries: tuple[str, ...] = ()
+    layer_modes: tuple[str, ...] = ()  # weighted_sum / mean among the pair's frame cells: they cannot stream
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,21 @@ def planned_sources(decisions: Mapping[PairKey, SourceChoice] | None) -> Iterato
 def pair_estimate(snap: Snapshot, plan: CellPlan, *, audio: CorpusAudio, arch: Arch,
                   scheme: Scheme) -> FrameEstimate:
     """The :class:`FrameEstimate` of ``plan``'s pair over ``audio`` (what ``bench plan`` asks too)."""
-    entries = pair_entries(snap, pair_cells(snap, plan), audio=audio, arch=arch, scheme=scheme, streamed=False)
+    cells = pair_cells(snap, plan)
+    entries = pair_entries(snap, cells, audio=audio, arch=arch, scheme=scheme, streamed=False)
     frames = [e for e in entries.entries if e.kind != "pooled"]
     return FrameEstimate(upstream=plan.card.name, corpus=corpus_key(plan), audio_seconds=float(audio.seconds),
                          frame_rate_hz=float(arch.frame_rate_hz), hidden_size=int(arch.hidden_size),
                          layers=max((len(e.layers) for e in frames), default=0), scheme=scheme,
-                         frame_bytes=entries.frame_bytes, entries=tuple(e.kind for e in frames))
+                         frame_bytes=entries.frame_bytes, entries=tuple(e.kind for e in frames),
+                         layer_modes=frame_layer_modes(cells))
+
+
+def frame_layer_modes(cells: Sequence[CellPlan]) -> tuple[str, ...]:
+    """The layer modes (weighted_sum, mean; from the profile or the downstream) of the frame-level
+    cells among ``cells``: such a head reads every layer stacked and the stream computes one, so
+    their pair's frames cannot stream."""
+    return tuple(sorted({c.layer.kind for c in cells if uses_frames(c) and c.layer.kind in ("weighted_sum", "mean")}))
 
 
 def auto_source(snap: Snapshot, plan: CellPlan, *, audio: CorpusAudio, arch: Arch, scheme: Scheme) -> SourceChoice:
@@ -152,11 +162,11 @@ def auto_source(snap: Snapshot, plan: CellPlan, *, audio: CorpusAudio, arch: Arc
 
 
 def _auto_choice(plan: CellPlan, estimate: FrameEstimate) -> SourceChoice:
-    """``auto``'s choice on ``estimate``; a profile layer mode keeps the frames cached whatever the
-    planner says (a weighted_sum or mean head reads every layer; the stream computes one)."""
+    """``auto``'s choice on ``estimate``; a layer mode among the pair's frame cells keeps the frames
+    cached whatever the planner says (:func:`frame_layer_modes`)."""
     choice = choose_source(plan.profile.features, estimate)
-    if choice.source == "stream" and plan.profile.layer in ("weighted_sum", "mean"):
-        return SourceChoice("cache", f"{choice.reason}; but the profile's layer: {plan.profile.layer} reads every "
+    if choice.source == "stream" and estimate.layer_modes:
+        return SourceChoice("cache", f"{choice.reason}; but its {'/'.join(estimate.layer_modes)} cells read every "
                                      "layer's frames and the stream computes one, so they are cached")
     return choice
 

@@ -44,7 +44,7 @@ from ..features.entries import (
     SplitAudio,
 )
 from ..features.pairs import arch_of, corpus_key, frame_uses, measured_audio, pair_entries
-from ..features.source import SourceChoice, auto_source, uses_frames
+from ..features.source import SourceChoice, auto_source, frame_layer_modes, uses_frames
 
 CORPUS_SIZES_FILE = "reference/corpus_sizes.yaml"
 GPUS_FILE = "reference/gpus.yaml"
@@ -457,8 +457,7 @@ def _decide(snap: Snapshot, pairs: list[PairPlan], groups: dict[tuple[str, str],
 
     def restream(i: int, why: str) -> None:
         p = out[i]
-        modes = sorted({c.layer.kind for c in groups[(p.card, p.corpus)]
-                        if uses_frames(c) and c.layer.kind in ("weighted_sum", "mean")})
+        modes = frame_layer_modes(groups[(p.card, p.corpus)])
         if modes and not runtime.forced_stream:  # the stream computes one layer per batch: keep it cached
             out[i] = replace(p, why=f"{why}; but it cannot stream: its {'/'.join(modes)} cells read every layer's "
                                     "frames (the stream computes one layer), so it stays cached")
