@@ -77,6 +77,9 @@ class AnalysisSpec(Strict):
     capacity_fraction: float = Field(0.1, gt=0, le=1)
     capacity_tasks: list[str] = Field(default_factory=lambda: ["gender", "emotion", "intent", "topic", "request"])
     capacity_ig_steps: int = Field(50, ge=1)  # Integrated Gradients steps (the paper's code: 50)
+    # retrainings of the 10% head per cell, seeds seed + 1000 r (r = 0 is the cell's seed; the paper's
+    # code: one): the 10% score is their mean and its interval draws among them
+    capacity_repeats: int = Field(1, ge=1)
     overlap: bool = True
     emotion_triplets: int | None = Field(None, ge=1)  # None: one triplet per test utterance as anchor
     inference_time: bool = True

@@ -28,7 +28,16 @@ items right), ``uar`` (mean over the classes present in the replicate of their r
 percentile interval drops replicates in which a sample has no weight (possible only when seeds
 hold different units).
 
-Leaf module: numpy only.
+Floor at the bounds: a percentile bootstrap of a sample whose units are all right (or all wrong)
+is the point [100, 100], whatever the resampling; one changed item then leaves it (measured: a
+score of 100.0 [100.0, 100.0] moved to 99.1 on another CPU). So :func:`clustered_ci` never
+returns an interval narrower than the exact binomial (Clopper-Pearson) interval of each seed's
+share right, counted over its resampling *units* as if they were independent (:func:`exact_floor`;
+units, not items: the words of one utterance are not independent trials). Clustering can only
+widen that interval, so the floor binds only where the bootstrap has collapsed, near 0 and 100.
+UAR: the per-class exact intervals, averaged.
+
+Leaf module: numpy, and scipy's beta distribution for the exact floor.
 """
 
 from __future__ import annotations
@@ -206,7 +215,38 @@ def clustered_ci(samples: Sequence[Sample], *, metric: str, n_boot: int = 1000, 
     which = rng.integers(len(samples), size=n_boot)
     scores_KB = _replicate_scores(samples, design, metric, w_BU)
     low, high = _percentiles(scores_KB[which, np.arange(n_boot)], level)
+    floors = [exact_floor(s, metric=metric, level=level) for s in samples]
+    low = min([low, *(f[0] for f in floors)]) if np.isfinite(low) else low
+    high = max([high, *(f[1] for f in floors)]) if np.isfinite(high) else high
     return Interval(value, low, high, clustered=design.clustered, clusters=design.num_clusters)
+
+
+def exact_floor(s: Sample, *, metric: str, level: float = 0.95) -> tuple[float, float]:
+    """The Clopper-Pearson interval (percent) of ``s``'s share right, over its resampling units
+    taken as independent trials: ``k`` of ``n`` units right, where ``n`` is the number of units and
+    ``k`` = ``n`` x the share of items right (a unit's words count by their share). UAR: the mean
+    over the classes present of the per-class intervals (units of that class). (NaN, NaN) without
+    items. See the module doc ("Floor at the bounds")."""
+    if not len(s.y_true):
+        return float("nan"), float("nan")
+    right = (np.asarray(s.y_true) == np.asarray(s.y_pred)).astype(np.float64)
+    units = np.asarray(s.units if s.units is not None else [f"#{i}" for i in range(len(right))], dtype=object)
+    if metric in ("accuracy", "f1_micro"):
+        return _clopper_pearson(right, units, level)
+    bounds = [_clopper_pearson(right[mask], units[mask], level)
+              for mask in (np.asarray(s.y_true) == c for c in np.unique(s.y_true))]
+    return float(np.mean([b[0] for b in bounds])), float(np.mean([b[1] for b in bounds]))
+
+
+def _clopper_pearson(right: np.ndarray, units: np.ndarray, level: float) -> tuple[float, float]:
+    from scipy.stats import beta
+
+    n = float(len(set(units.tolist())))
+    k = n * float(right.mean())
+    alpha = (1 - level) / 2
+    low = float(beta.ppf(alpha, k, n - k + 1)) if k > 0 else 0.0
+    high = float(beta.ppf(1 - alpha, k + 1, n - k)) if k < n else 1.0
+    return 100.0 * low, 100.0 * high
 
 
 @dataclass(frozen=True)

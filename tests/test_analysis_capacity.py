@@ -118,3 +118,44 @@ def test_ig_finds_planted_dimensions_sequence_bilstm(workspace_dir: Path, tmp_pa
     assert out["k"] == 2 and sorted(out["dims"]) == list(planted)
     assert out["metrics"]["accuracy"] >= 0.9 * out["full_metrics"]["accuracy"]
     assert out["training"]["head_params"] < sum(p.numel() for p in ctx.head.parameters())
+
+
+def test_repeats_retrain_with_their_own_seeds_and_report_the_mean(workspace_dir: Path, tmp_path: Path) -> None:
+    """``capacity_repeats`` 3: the same dimensions retrained with seeds 0, 1000, 2000; the first
+    retraining is the one a single-repeat run makes; the reported metrics are the mean."""
+    write_probe_downstreams(workspace_dir)
+    planted = (2, 9)
+    splits = {"train": planted_frames(40, dim=20, informative=planted, seed=0),
+              "dev": planted_frames(20, dim=20, informative=planted, seed=1),
+              "test": planted_frames(60, dim=20, informative=planted, seed=2)}
+    outs = {}
+    for repeats in (1, 3):
+        ws = Workspace(workspace_dir, parse_overrides(["profile.analyses.capacity_ig_steps=8",
+                                                       f"profile.analyses.capacity_repeats={repeats}"]))
+        ctx = _context(ws, "probe_bilstm", splits, ("neutral", "sad", "happy"), tmp_path)
+        outs[repeats] = capacity_step(ctx).model_dump(exclude_unset=True)
+    one, three = outs[1], outs[3]
+    assert one["seeds"] == [0] and "repeats" not in one
+    assert three["seeds"] == [0, 1000, 2000] and [r["seed"] for r in three["repeats"]] == [0, 1000, 2000]
+    assert three["dims"] == one["dims"]
+    first = three["repeats"][0]
+    assert first["predictions"] == one["predictions"] == three["predictions"]
+    assert first["metrics"]["f1_micro"] == pytest.approx(one["metrics"]["f1_micro"])
+    preds = [tuple(r["predictions"]["y_pred"]) for r in three["repeats"]]
+    assert len(set(preds)) > 1, "the repeats' seeds must change the retraining"
+    for m in ("f1_micro", "uar", "accuracy"):
+        assert three["metrics"][m] == pytest.approx(np.mean([r["metrics"][m] for r in three["repeats"]]))
+    assert "mean of 3 retrainings" in three["summary"]
+
+
+def test_capacity_settings_are_part_of_the_key_of_the_cells_that_run_it(workspace_dir: Path) -> None:
+    """Another number of retrainings (or IG steps) reruns the cells whose task has the analysis,
+    and only those: the analysis needs the cell's trained head, which is not stored."""
+    def key(downstream: str, *overrides: str) -> str:
+        return plan_cell(Workspace(workspace_dir, parse_overrides(list(overrides))),
+                         CellSpec("smoke", "mfcc", downstream, "en", 0)).key
+
+    assert key("gender") != key("gender", "profile.analyses.capacity_repeats=3")
+    assert key("gender") != key("gender", "profile.analyses.capacity_ig_steps=7")
+    assert key("gender", 'profile.analyses.capacity_tasks=["emotion"]') == key(
+        "gender", 'profile.analyses.capacity_tasks=["emotion"]', "profile.analyses.capacity_repeats=3")

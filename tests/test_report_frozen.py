@@ -11,7 +11,8 @@ files gained the paired-significance marks (≈ in markdown, ``tied_with_best`` 
 columns), per-column seed counts, the clustered-bootstrap footer (saying these results, which name no
 speakers, fall back to the item bootstrap), the probe-heads, Params, Table V and Table IX footer
 lines. Every number is unchanged: results without speakers keep the item bootstrap of
-``harness.metrics.bootstrap_ci`` with its random stream."""
+``harness.metrics.bootstrap_ci`` with its random stream. Then (issue 15, capacity repeats) Table
+VIII's footer gained the line saying how many times the 10% probe was retrained per seed."""
 
 from __future__ import annotations
 

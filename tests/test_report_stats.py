@@ -14,7 +14,7 @@ import pytest
 
 from harness.report import render_markdown, table_json
 from harness.report.model import TIED_MARK
-from harness.stats import clustered_ci, sample
+from harness.stats import clustered_ci, relative_change_ci, sample
 from tests.test_leaderboard import INFERENCE, make_result, markdown_line, tables_by_name
 
 SPEAKERS = [f"en_spk{s:02d}" for s in range(20, 24)]  # 4 test speakers, 14 utterances each
@@ -117,6 +117,38 @@ def test_capacity_on_every_seed_change_from_the_same_seeds() -> None:
     assert cell.delta_low is not None and cell.delta_low < cell.delta < cell.delta_high <= 0.0
     line = markdown_line(render_markdown(tables_by_name(results)["table8_capacity"]), "HuBERT-B")
     assert f"({cell.delta:+.1f}% [{cell.delta_low:+.1f}, {cell.delta_high:+.1f}])" in line
+
+
+def test_capacity_repeats_enter_the_mean_the_interval_and_the_change() -> None:
+    """Two seeds, each with three retrainings of the 10% probe (capacity_repeats 3): the cell is the
+    mean over the six, its interval is the clustered interval of the six samples (one drawn per
+    replicate), and the change pairs each retraining with its own seed's full probe."""
+    plans = {0: ([14, 14, 14, 14], ([14, 14, 7, 7], [14, 14, 14, 7], [7, 7, 7, 7])),
+             1: ([14, 14, 14, 0], ([14, 14, 0, 0], [14, 0, 0, 0], [14, 14, 14, 0]))}
+    results, caps, fulls = [], [], []
+    for seed, (full, reps) in plans.items():
+        repeats = [{"seed": seed + 1000 * r, "metrics": {"f1_micro": 100.0 * sum(c) / 56},
+                    "predictions": spoken(c, seed=seed)} for r, c in enumerate(reps)]
+        capacity = {"metrics": {"f1_micro": float(np.mean([r["metrics"]["f1_micro"] for r in repeats]))}, "k": 76,
+                    "predictions": repeats[0]["predictions"], "seeds": [r["seed"] for r in repeats],
+                    "repeats": repeats}
+        results.append(make_result("hubert_base", "gender", "en", seed=seed, preds=spoken(full, seed=seed),
+                                   analyses={"capacity": capacity}))
+        caps += [sample(r["predictions"]["y_true"], r["predictions"]["y_pred"], clusters=r["predictions"]["speakers"],
+                        units=r["predictions"]["ids"]) for r in repeats]
+        f = spoken(full, seed=seed)
+        fulls += [sample(f["y_true"], f["y_pred"], clusters=f["speakers"], units=f["ids"])] * 3
+    table = tables_by_name(results)["table8_capacity"]
+    cell = table.rows[0].cells["gender.en.capacity"]
+    cap_mean = np.mean([100.0 * sum(c) / 56 for _, reps in plans.values() for c in reps])
+    full_mean = (100.0 + 75.0) / 2
+    assert cell.seeds == 2 and cell.value == pytest.approx(cap_mean)
+    expected = clustered_ci(caps, metric="f1_micro", n_boot=200)
+    assert (cell.low, cell.high) == (pytest.approx(expected.low), pytest.approx(expected.high))
+    assert cell.delta == pytest.approx(100 * (cap_mean - full_mean) / full_mean)
+    change = relative_change_ci(fulls, caps, metric="f1_micro", n_boot=200)
+    assert (cell.delta_low, cell.delta_high) == (pytest.approx(change.low), pytest.approx(change.high))
+    assert "retrained 3 times per seed" in render_markdown(table)
 
 
 def word_result(up: str, **setting: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 from harness.stats import (
     Design,
     clustered_ci,
+    exact_floor,
     paired_difference,
     relative_change_ci,
     sample,
@@ -17,14 +18,44 @@ from harness.stats import (
 )
 
 
-def test_one_item_gives_a_point_interval_both_ways() -> None:
+def test_one_item_is_not_a_point_interval() -> None:
+    """Every replicate of one item is that item: the percentile bootstrap is a point. The exact
+    floor takes over: Clopper-Pearson for 1 of 1 right is [0.025^(1/1), 1] = [2.5, 100] at 95%
+    (and [0, 97.5] for 0 of 1)."""
     one = sample([1], [1], clusters=["s1"], units=["u1"])
     for clustered in (True, False):
         iv = clustered_ci([one], metric="accuracy", n_boot=200, clustered=clustered)
-        assert (iv.value, iv.low, iv.high) == (100.0, 100.0, 100.0)
+        assert (iv.value, iv.high) == (100.0, 100.0) and iv.low == pytest.approx(2.5)
     wrong = sample([0], [1], clusters=["s1"], units=["u1"])
     iv = clustered_ci([wrong], metric="uar", n_boot=50)
-    assert (iv.value, iv.low, iv.high, iv.clusters) == (0.0, 0.0, 0.0, 1)
+    assert (iv.value, iv.low, iv.clusters) == (0.0, 0.0, 1) and iv.high == pytest.approx(97.5)
+
+
+def test_all_right_keeps_a_width_at_the_ceiling() -> None:
+    """56 utterances of 4 speakers, all right (the embedded test split): the bootstrap alone gives
+    [100, 100]; the floor gives 100 x 0.025^(1/56) = 93.62 below. A second seed with one item wrong
+    (55 of 56) widens it to that seed's exact lower bound, Beta(0.025; 55, 2) = 90.45 (scipy-free
+    check: the CDF of Beta(55, 2) at x is 56 x^55 - 55 x^56)."""
+    clusters, units = [c for c in "abcd" for _ in range(14)], [f"u{i}" for i in range(56)]
+    perfect = sample([1] * 56, [1] * 56, clusters=clusters, units=units)
+    iv = clustered_ci([perfect], metric="f1_micro", n_boot=500)
+    assert iv.high == 100.0 and iv.low == pytest.approx(100 * 0.025 ** (1 / 56))
+    one_off = sample([1] * 55 + [0], [1] * 56, clusters=clusters, units=units)
+    both = clustered_ci([perfect, one_off], metric="f1_micro", n_boot=500)
+    x = both.low / 100
+    assert 56 * x**55 - 55 * x**56 == pytest.approx(0.025, abs=1e-9) and both.high == 100.0
+    assert both.value == pytest.approx((100 + 100 * 55 / 56) / 2)
+
+
+def test_the_floor_counts_units_not_words() -> None:
+    """40 words of 4 utterances, all right: 4 independent trials, so the floor is 0.025^(1/4)
+    = 39.8, not 0.025^(1/40) = 91.2. UAR averages the classes' floors: two classes of 2 utterances
+    each give 0.025^(1/2) = 15.8."""
+    units = [f"u{i // 10}" for i in range(40)]
+    words = sample([i // 20 for i in range(40)], [i // 20 for i in range(40)], clusters=["a"] * 40, units=units)
+    assert exact_floor(words, metric="accuracy") == pytest.approx((100 * 0.025 ** 0.25, 100.0))
+    assert exact_floor(words, metric="uar") == pytest.approx((100 * 0.025 ** 0.5, 100.0))
+    assert clustered_ci([words], metric="accuracy", n_boot=300).low == pytest.approx(100 * 0.025 ** 0.25)
 
 
 def test_one_cluster_is_the_item_bootstrap_within_it() -> None:
@@ -38,8 +69,9 @@ def test_one_cluster_is_the_item_bootstrap_within_it() -> None:
     iv = clustered_ci([s], metric="accuracy", n_boot=2000)
     assert iv.value == 75.0 and iv.clustered and iv.clusters == 1
     # 4 draws of Bernoulli(3/4): P(0 right) = 0.004 < 0.025 <= P(at most 1 right) = 0.051, and
-    # P(all 4 right) = 0.316 > 0.025 -> [25, 100]
-    assert (iv.low, iv.high) == (25.0, 100.0)
+    # P(all 4 right) = 0.316 > 0.025 -> [25, 100]; the exact floor of 3 of 4 (Beta(0.025; 3, 2)
+    # = 19.41) is lower, so it sets the low end
+    assert iv.high == 100.0 and iv.low == pytest.approx(19.412, abs=1e-3)
 
 
 def test_a_cluster_drawn_twice_gets_twice_its_size_in_draws() -> None:

@@ -42,6 +42,7 @@ DEVIATING_SETTINGS: tuple[str, ...] = (
     "downstreams/word_discrimination.yaml options.rule",
     "profiles.<profile>.small_models.lee_loss", "profiles.<profile>.small_models.lee_full_epochs",
     "profiles.<profile>.small_models.teacher", "profiles.<profile>.analyses.capacity_tasks",
+    "profiles.<profile>.analyses.capacity_ig_steps", "profiles.<profile>.analyses.capacity_repeats",
     "profiles.<profile>.data", "profiles.<profile>.layer",
     "corpora.fesc.options.dev_speakers_from_train", "corpora.iemocap.options.dev_speakers",
     "corpora.iemocap.options.merge_excited", "corpora.lahjoita_puhetta.options.task_subsets",
@@ -317,6 +318,20 @@ def _capacity_tasks(ctx: _Ctx) -> tuple[str, Any]:
     return text, text
 
 
+def _capacity_ig_steps(ctx: _Ctx) -> tuple[str, Any]:
+    a = ctx.prof.analyses
+    return (f"{a.capacity_ig_steps} steps", str(a.capacity_ig_steps)) if a.capacity else ("capacity off", None)
+
+
+def _capacity_repeats(ctx: _Ctx) -> tuple[str, Any]:
+    a = ctx.prof.analyses
+    if not a.capacity:
+        return "capacity off", None
+    r = a.capacity_repeats
+    text = "once per seed" if r == 1 else f"{r} times per seed on the same dimensions, the mean reported"
+    return text, str(r)
+
+
 def _lee_loss(ctx: _Ctx) -> tuple[str, Any]:
     return ctx.prof.small_models.lee_loss, ctx.prof.small_models.lee_loss
 
@@ -354,7 +369,8 @@ PROBES: dict[str, Probe] = {
     "iemocap_exc": _iemocap_exc, "lp_hours": _lp_hours, "aligners": _aligners, "gender_input": _gender_input,
     "gender_epochs": _gender_epochs, "gender_bias": _gender_bias, "sequence_head": _sequence_head,
     "normalize": _normalize, "grad_clip": _grad_clip, "whisper_window": _whisper_window,
-    "extract_dtype": _extract_dtype, "capacity_tasks": _capacity_tasks, "lee_loss": _lee_loss,
+    "extract_dtype": _extract_dtype, "capacity_tasks": _capacity_tasks,
+    "capacity_ig_steps": _capacity_ig_steps, "capacity_repeats": _capacity_repeats, "lee_loss": _lee_loss,
     "lee_epochs": _lee_epochs, "lee_teacher": _lee_teacher, "mfcc_mels": _mfcc_mels,
     "word_triplets": _word_triplets, "data": _data,
 }

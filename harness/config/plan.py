@@ -200,6 +200,7 @@ def cell_key(spec: CellSpec, *, profile: Profile, card_identity: dict[str, Any],
     ds_ident = {**downstream.identity, "config": config}
     settings = {k: getattr(profile, k) for k in KEYED_PROFILE_SETTINGS
                 if getattr(profile, k) != Profile.model_fields[k].default}
+    settings.update(capacity_settings(profile, task_name=downstream.task_name))
     task_ident = {**task.model_dump(mode="json", exclude={"description", "sources"}),
                   "source": source.model_dump(mode="json")}
     return short_hash({"card": card_identity, "downstream": ds_ident, "task": task_ident,
@@ -208,6 +209,18 @@ def cell_key(spec: CellSpec, *, profile: Profile, card_identity: dict[str, Any],
                        "synth": profile.synth.model_dump(mode="json") if profile.data == "synth" else None,
                        **({"settings": settings} if settings else {})},
                       n=20)
+
+
+def capacity_settings(profile: Profile, *, task_name: str) -> dict[str, Any]:
+    """The capacity analysis's settings that differ from their defaults, for a cell that runs it:
+    part of its key, so that another fraction, IG step count or number of retrainings reruns the
+    cell (the analysis needs the cell's trained head, which is not stored)."""
+    a = profile.analyses
+    if not (a.capacity and task_name in a.capacity_tasks):
+        return {}
+    fields = type(a).model_fields
+    return {f"analyses.{k}": getattr(a, k) for k in ("capacity_fraction", "capacity_ig_steps", "capacity_repeats")
+            if getattr(a, k) != fields[k].default}
 
 
 def plan_cell(ws: Any, spec: CellSpec) -> CellPlan:

@@ -92,25 +92,37 @@ def failure_notes(runs: Sequence[Run], notes: Notes) -> tuple[int, ...]:
 # --------------------------------------------------------------------------- scores over seeds
 @dataclass(frozen=True)
 class Measure:
-    """How to read one score from a record: its value and, when stored, its per-item sample."""
+    """How to read one score from a record: its value and, when stored, its per-item samples (one
+    per trained probe: a capacity analysis with repeats has several)."""
 
     metric: str
     value: Callable[[CellResult], float | None]
-    sample: Callable[[CellResult], Sample | None]
+    samples: Callable[[CellResult], list[Sample] | None]
     note_no_pairs: bool = True  # cite a note when a result has no per-item predictions
 
 
 def metric_measure(metric: str) -> Measure:
-    return Measure(metric, lambda r: _metric(r.metrics, metric), lambda r: item_sample(r.predictions))
+    return Measure(metric, lambda r: _metric(r.metrics, metric), lambda r: _one(item_sample(r.predictions)))
 
 
 def capacity_measure() -> Measure:
-    return Measure("f1_micro", lambda r: number(capacity_f1(r)), _capacity_sample, note_no_pairs=False)
+    return Measure("f1_micro", lambda r: number(capacity_f1(r)), capacity_samples, note_no_pairs=False)
 
 
-def _capacity_sample(record: CellResult) -> Sample | None:
+def _one(s: Sample | None) -> list[Sample] | None:
+    return [s] if s is not None else None
+
+
+def capacity_samples(record: CellResult) -> list[Sample] | None:
+    """The 10% probe's per-item samples: one per retraining (``repeats``), else the one stored;
+    None when any is missing."""
     cap = _capacity(record)
-    return item_sample(cap.predictions) if cap is not None else None
+    if cap is None:
+        return None
+    if cap.repeats:
+        found = [item_sample(r.predictions) for r in cap.repeats]
+        return [s for s in found if s is not None] if all(s is not None for s in found) else None
+    return _one(item_sample(cap.predictions))
 
 
 def _metric(metrics: Metrics | None, name: str) -> float | None:
@@ -142,9 +154,9 @@ def score_cell(runs: Sequence[Run], measure: Measure, *, notes: Notes, n_boot: i
     if all(v is None for v in values):
         return Cell(status="missing", notes=bad_notes)
     fallback = any(language_fallback(r) for r in ok)
-    found = [measure.sample(r.record) for r in ok]
-    samples = tuple(s for s in found if s is not None)
-    if len(samples) == len(found):
+    found = [measure.samples(r.record) for r in ok]
+    if all(f is not None for f in found):
+        samples = tuple(s for f in found if f is not None for s in f)
         mean, low, high, clustered = seed_interval(samples, metric=measure.metric, n_boot=n_boot)
         return Cell(value=mean, low=low, high=high, seeds=len(ok), fallback=fallback, status="ok", notes=bad_notes,
                     clustered=clustered, samples=samples)
@@ -190,10 +202,11 @@ def capacity_cell(runs: Sequence[Run], *, notes: Notes, n_boot: int) -> Cell:
         return cell
     ok = [r for r in with_capacity if r.status == "ok"]
     base = [item_sample(r.record.predictions) for r in ok]
-    new = [_capacity_sample(r.record) for r in ok]
+    new = [capacity_samples(r.record) for r in ok]
     if all(b is not None for b in base) and all(n is not None for n in new) and base:
-        base_s = [b for b in base if b is not None]
-        new_s = [n for n in new if n is not None]
+        # each retraining of a seed is paired with that seed's full-dimension probe
+        base_s = [b for b, n in zip(base, new, strict=True) if b is not None and n is not None for _ in n]
+        new_s = [s for n in new if n is not None for s in n]
         iv = relative_change_ci(base_s, new_s, metric="f1_micro", n_boot=n_boot,
                                 clustered=all(s.clustered for s in [*base_s, *new_s]))
         return replace(cell, delta=iv.value, delta_low=iv.low, delta_high=iv.high)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..run.record import CellResult, InferenceTime
+from ..run.record import Capacity, CellResult, InferenceTime
 from ..schema import PaperLayout, TableLayout
 from .aggregate import (
     Notes,
@@ -498,8 +498,26 @@ def _capacity_table(ctx: _Context) -> Table | None:
               "the same seeds, 100 (10% F1 - F1) / F1; its interval reweights the full and the 10% probe's test "
               "items alike in each replicate (harness.stats.relative_change_ci). Results without per-item "
               "capacity predictions (written before they were stored) have no interval.",
+              _repeats_footer(idx.runs),
               *_marks_footer(rows))
     return _finish(ctx, ctx.layout.tables.capacity, columns=columns, rows=rows, footer=footer)
+
+
+def _repeats_footer(runs: Sequence[Run]) -> str:
+    """How many times each seed's 10% head was retrained (``analyses.capacity_repeats``)."""
+    counts = sorted({len(cap.seeds) if cap.seeds else 1 for cap in (_capacity_of(r) for r in runs) if cap is not None})
+    if counts in ([], [1]):
+        return "One retraining of the 10% probe per seed (the paper's code)."
+    text = " or ".join(map(str, counts))
+    return (f"The 10% probe is retrained {text} times per seed on the same dimensions (analyses.capacity_repeats; "
+            "seeds seed + 1000 r; the paper's code: once): the 10% F1 is the mean over every seed and "
+            "retraining, and its interval and the change's draw one of them in each replicate, each "
+            "retraining paired with its seed's full-dimension probe.")
+
+
+def _capacity_of(run: Run) -> Capacity | None:
+    analyses = run.record.analyses
+    return analyses.capacity if analyses is not None and run.status == "ok" else None
 
 
 def _capacity_k(run: Run) -> float | None:

@@ -281,9 +281,23 @@ class IntegratedGradientsInfo(Section):
     seconds: float | None = None
 
 
+class CapacityRepeat(Section):
+    """One retraining of the 10% head (``analyses.capacity_repeats`` > 1): its seed, test metrics,
+    training summary and per-item predictions."""
+
+    seed: int | None = None
+    metrics: Metrics | None = None
+    training: TrainingSummary | None = None
+    predictions: Predictions | None = None
+
+
 class Capacity(Section):
     """Table VIII: a probe on the ``k`` most important of ``D`` dimensions. ``relative_change_pct``
-    is per metric (``{"f1_micro": ..., "uar": ...}``); version-1 readers also met a single number."""
+    is per metric (``{"f1_micro": ..., "uar": ...}``); version-1 readers also met a single number.
+
+    With ``repeats`` (several retrainings on the same dimensions, seeds ``seeds``), ``metrics`` is
+    their mean and ``predictions`` / ``training`` are the first's; the leaderboard's interval draws
+    among every repeat's predictions."""
 
     fraction: float | None = None
     k: int | None = None
@@ -298,6 +312,8 @@ class Capacity(Section):
     ig: IntegratedGradientsInfo | None = None
     training: TrainingSummary | None = None
     dims_file: str | None = None
+    seeds: list[int] | None = None
+    repeats: list[CapacityRepeat] | None = None
     plot: str | None = None
     seconds: float | None = None
     summary: str | None = None

@@ -14,7 +14,12 @@ Contract of :func:`capacity_step` (a post-training step of a classification cell
    Then the signed mean over test items, L2-normalised, sorted by absolute value; the top
    ``max(1, int(fraction * D))`` dimensions are kept (``analyses.capacity_fraction``).
 3. The same head architecture is retrained from scratch on those dimensions (same recipe,
-   same seed) and evaluated on test.
+   same seed) and evaluated on test. ``analyses.capacity_repeats`` = R > 1 retrains it R times
+   on the same dimensions, seeds ``seed + REPEAT_SEED_STRIDE x r`` (r = 0: the cell's seed), and
+   reports their mean: a head trained on a tenth of the dimensions of a small training set is
+   chaotic (measured: a float change of the features moved one retraining from 41.1 to 16.1
+   micro-F1 with the same dimensions), so one retraining per seed is a noisy draw. Each repeat's
+   predictions are kept (``repeats``) for the leaderboard's interval.
 
 Items are attributed in padded batches (the paper used batch size 1): packing and masked
 pooling make each item's output independent of its batch neighbours, and zero padding gets zero
@@ -52,6 +57,8 @@ CAPACITY_FORMAT = "capacity/1"  # not a cell result (those carry "schema"), so i
 CPU_BATCH_ELEMS = 1 << 22  # head-input floats per IG forward pass on CPU
 CUDA_BATCH_ELEMS = 1 << 25
 MAX_ITEMS_PER_CALL = 64
+REPEAT_SEED_STRIDE = 1000  # repeat r of seed s retrains with seed s + 1000 r: apart from the profile's seeds
+SCORES = ("f1_micro", "uar", "accuracy", "f1_macro")
 
 
 def capacity_step(ctx: CellContext) -> Capacity:
@@ -65,8 +72,16 @@ def capacity_step(ctx: CellContext) -> Capacity:
     attr_ND = integrated_gradients(ctx.head, test, n_steps=n_steps, device=ctx.device)
     ranking = rank_dimensions(attr_ND.mean(axis=0), fraction=analyses.capacity_fraction)
     t_ig = time.perf_counter() - t0
-    metrics, training, pred = retrain_on_dims(ctx.plan, ctx.splits, dims=ranking["dims"], num_classes=len(ctx.classes),
-                                              store=ctx.store, progress=ctx.progress)
+    seeds = repeat_seeds(ctx.plan.spec.seed, analyses.capacity_repeats)
+    repeats: list[dict[str, Any]] = []
+    for seed in seeds:
+        metrics, training, pred = retrain_on_dims(ctx.plan, ctx.splits, dims=ranking["dims"],
+                                                  num_classes=len(ctx.classes), store=ctx.store,
+                                                  progress=ctx.progress, seed=seed)
+        repeats.append({"seed": seed, "metrics": metrics, "training": training,
+                        "predictions": _predictions(test, pred)})
+    metrics = mean_metrics([r["metrics"] for r in repeats])
+    training = repeats[0]["training"]
     full = {m: ctx.metrics[m] for m in ("f1_micro", "uar", "accuracy")}
     out: dict[str, Any] = {
         "fraction": analyses.capacity_fraction, "k": len(ranking["dims"]), "D": test.dim, "layer": ctx.layer,
@@ -77,8 +92,11 @@ def capacity_step(ctx: CellContext) -> Capacity:
                "multiply_by_inputs": True, "items": len(test), "item_level": _item_level(test),
                "seconds": t_ig},
         "training": training,
-        "predictions": _predictions(test, pred),
+        "predictions": repeats[0]["predictions"],
+        "seeds": seeds,
     }
+    if len(repeats) > 1:
+        out["repeats"] = repeats
     json_path = capacity_path(ctx.snap.path("results"), ctx.plan)
     out["dims_file"] = str(json_path)
     out["plot"] = _try_plot(ranking["sorted_abs"], k=out["k"], title=_title(ctx.plan), path=json_path.with_suffix(".png"))
@@ -87,6 +105,24 @@ def capacity_step(ctx: CellContext) -> Capacity:
     write_json_atomic(json_path, {"format": CAPACITY_FORMAT, "key": ctx.plan.key, "cell": _cell_identity(ctx.plan),
                                   "attributions": ranking["normalised"], **out})
     return Capacity.model_validate(out)
+
+
+def repeat_seeds(seed: int, repeats: int) -> list[int]:
+    """The seeds of the ``repeats`` retrainings of a cell with seed ``seed`` (the first is ``seed``)."""
+    return [seed + REPEAT_SEED_STRIDE * r for r in range(repeats)]
+
+
+def mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of the repeats' scores (the confusion matrices summed, ``n`` kept): one repeat's
+    metrics are returned as they are."""
+    if len(runs) == 1:
+        return runs[0]
+    out: dict[str, Any] = {m: float(np.mean([r[m] for r in runs])) for m in SCORES if all(m in r for r in runs)}
+    if all("confusion_matrix" in r for r in runs):
+        out["confusion_matrix"] = np.sum([r["confusion_matrix"] for r in runs], axis=0).tolist()
+    if "n" in runs[0]:
+        out["n"] = runs[0]["n"]
+    return out
 
 
 def _predictions(test: FeatureSet, pred: list[int]) -> dict[str, Any]:
@@ -199,15 +235,18 @@ def top_k(num_dims: int, fraction: float) -> int:
 
 # --------------------------------------------------------------------------- retraining
 def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list[int], num_classes: int,
-                    store: Any = None, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any], list[int]]:
+                    store: Any = None, progress: bool = False,
+                    seed: int | None = None) -> tuple[dict[str, Any], dict[str, Any], list[int]]:
     """Test metrics, training record and test predictions of the cell's head architecture trained
-    from scratch on ``dims`` only (same head arguments, training recipe and seed as the cell)."""
+    from scratch on ``dims`` only (same head arguments and training recipe as the cell; its seed
+    unless ``seed`` is given)."""
+    seed = plan.spec.seed if seed is None else seed
     from ...metrics import classification_metrics
     from ...probe.train import make_head, predict, set_seed, train_head
 
     ds = plan.downstream
     sub = {name: fs.with_dims(np.asarray(dims, dtype=np.int64)) for name, fs in splits.items()}
-    set_seed(plan.spec.seed)
+    set_seed(seed)
     if store is not None:
         from ...probe.train import head_for
 
@@ -216,7 +255,7 @@ def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list
         head = make_head(ds.head or "", head_args=ds.head_args, input_size=len(dims), num_classes=num_classes)
     dev = sub.get("dev")
     tr = train_head(head, train=sub["train"], dev=dev if dev is not None and len(dev) else None,
-                    training=ds.training, seed=plan.spec.seed, progress=progress,
+                    training=ds.training, seed=seed, progress=progress,
                     label=f"capacity {plan.spec.upstream}/{plan.spec.downstream}/{plan.spec.language}")
     pred, _ = predict(head, sub["test"], batch_size=ds.training.batch_size)
     metrics = classification_metrics(sub["test"].y.tolist(), pred.tolist(), num_classes=num_classes)
@@ -262,7 +301,7 @@ def _summary(out: dict[str, Any]) -> str:
     return (f"top {out['k']} of {out['D']} dimensions ({out['fraction']:g}) by Integrated Gradients "
             f"({out['ig']['n_steps']} steps, {out['ig']['items']} test items): micro-F1 {m['f1_micro']:.1f} vs "
             f"{f['f1_micro']:.1f} with all ({pct(ch['f1_micro'])}), UAR {m['uar']:.1f} vs {f['uar']:.1f} "
-            f"({pct(ch['uar'])})")
+            f"({pct(ch['uar'])})" + (f"; mean of {len(out['seeds'])} retrainings" if len(out["seeds"]) > 1 else ""))
 
 
 def _try_plot(sorted_abs: list[float], *, k: int, title: str, path: Path) -> str | None:
