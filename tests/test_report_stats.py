@@ -151,6 +151,18 @@ def test_capacity_repeats_enter_the_mean_the_interval_and_the_change() -> None:
     assert "retrained 3 times per seed" in render_markdown(table)
 
 
+def test_a_perfect_score_keeps_a_width_in_the_table() -> None:
+    """Every test utterance right in both seeds: the printed interval is the exact floor for 56 of
+    56, [100 x 0.025^(1/56), 100] = [93.6, 100], not [100, 100]; the footer says so."""
+    results = [make_result("hubert_base", "gender", "en", seed=seed, preds=spoken([14] * 4, seed=seed))
+               for seed in (0, 1)]
+    table = tables_by_name(results)["table1_gender"]
+    cell = table.rows[0].cells["gender.en.f1_micro"]
+    assert cell.value == 100.0 and cell.high == 100.0 and cell.low == pytest.approx(100 * 0.025 ** (1 / 56))
+    md = render_markdown(table)
+    assert "100.0 [93.6, 100.0]" in markdown_line(md, "HuBERT-B") and "Clopper-Pearson" in md
+
+
 def word_result(up: str, **setting: Any) -> dict[str, Any]:
     res = make_result(up, "gender", "en")
     res["cell"]["downstream"] = res["cell"]["task"] = "word_discrimination"

@@ -731,6 +731,10 @@ def _ci_footer(ctx: _Context, rows: Sequence[Row], columns: Sequence[Column]) ->
             "speakers with replacement, then the utterances of each drawn speaker with replacement (word items "
             "go with their utterance; a triplet belongs to its anchor's speaker), and one seed uniformly, so "
             "speaker, item and seed variation are pooled (harness.stats.clustered_ci).")
+    if with_interval > item_only:
+        text += (" A clustered interval is never narrower than the exact binomial (Clopper-Pearson) interval of "
+                 "each seed's share right over its test utterances (or triplets) taken as independent trials: "
+                 "the bootstrap alone is a point at 0% and 100% (harness.stats.exact_floor).")
     if item_only:
         which = "every interval" if item_only == with_interval else f"{item_only} of {with_interval} intervals"
         text += (f" Item bootstrap for {which}: those results do not name their items' speakers (written before "
