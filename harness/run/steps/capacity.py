@@ -240,10 +240,10 @@ def retrain_on_dims(plan: CellPlan, splits: dict[str, FeatureSet], *, dims: list
     """Test metrics, training record and test predictions of the cell's head architecture trained
     from scratch on ``dims`` only (same head arguments and training recipe as the cell; its seed
     unless ``seed`` is given)."""
-    seed = plan.spec.seed if seed is None else seed
     from ...metrics import classification_metrics
     from ...probe.train import make_head, predict, set_seed, train_head
 
+    seed = plan.spec.seed if seed is None else seed
     ds = plan.downstream
     sub = {name: fs.with_dims(np.asarray(dims, dtype=np.int64)) for name, fs in splits.items()}
     set_seed(seed)
