@@ -233,18 +233,20 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_train_upstream(args: argparse.Namespace) -> int:
-    """Train unless a checkpoint exists (``--force`` retrains); print the summary."""
+    """Train unless the checkpoint of the profile's recipe exists (``--force`` retrains); print the summary."""
     from .present import small_model_summary
-    from .smallmodels.checkpoint import checkpoint_path, load_checkpoint
+    from .smallmodels.checkpoint import load_checkpoint
+    from .smallmodels.recipe import profile_checkpoint
     from .smallmodels.train import train_for_profile
 
     ws = _workspace(args)
     ws.check(profile=args.profile, languages=[args.language], selection=True)
     _prepare_outputs(ws, ("cache", "models", "user_cards"))
-    path = checkpoint_path(ws.path("models"), args.model, args.language)
+    path = profile_checkpoint(ws, profile=args.profile, model=args.model, language=args.language, seed=args.seed)
     if path.is_file() and not args.force:
         ckpt = load_checkpoint(path)
-        print(f"{path} exists (trained {ckpt.get('created')}, {ckpt.get('epochs')} epochs); --force retrains")
+        print(f"{path} exists (trained {ckpt.get('created')}, {ckpt.get('epochs')} epochs, recipe "
+              f"{path.parent.name}); --force retrains")
         return 0
     info = train_for_profile(ws, profile=args.profile, model=args.model, language=args.language,
                              seed=args.seed, progress=not args.no_progress)

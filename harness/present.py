@@ -93,5 +93,6 @@ def small_model_summary(info: dict[str, Any], *, model: str, language: str) -> s
     return (f"{DISPLAY_NAMES[model]} ({language}): {info.get('epochs')} epochs (best {info.get('best_epoch')}), "
             f"dev loss {info.get('best_dev_loss'):.4f}, {info.get('training_seconds'):.0f} s; parameters: encoder "
             f"{params.get('encoder')}, whole model {params.get('full')} (paper {params.get('paper')})\n"
-            f"checkpoint: {info.get('checkpoint')}\ncard: {info.get('card')} (use --upstream {model}_{language}, "
-            f"or --upstream {model} with --language {language})")
+            f"checkpoint: {info.get('checkpoint')} (recipe {info.get('recipe')})\n"
+            f"card: {info.get('card')} (use --upstream {model}_{language}_{info.get('recipe')}, "
+            f"or --upstream {model} with --language {language} and the same profile)")

@@ -88,7 +88,10 @@ def _s3prl_state(name: str, *, path_or_url: str | None, download_dir: str | None
 def _lstm_state(model: str, *, checkpoint: str | None, models_dir: str) -> tuple[str, str]:
     if checkpoint:
         return (PRESENT if Path(checkpoint).expanduser().is_file() else MISSING), str(checkpoint)
-    trained = sorted(p.parent.name for p in Path(models_dir).glob(f"{model}/*/model.pt"))
+    from .smallmodels.checkpoint import trained_languages
+
+    trained = trained_languages(models_dir, model)
     if trained:
-        return PRESENT, "trained for " + ",".join(trained)
+        return PRESENT, "trained for " + ", ".join(f"{lang} ({len(keys)} recipe{'s' * (len(keys) > 1)})"
+                                                   for lang, keys in trained.items())
     return MISSING, f"bench train-upstream --model {model} --language LANG"

@@ -150,23 +150,28 @@ def test_train_upstream_writes_a_checkpoint_and_a_card_and_honours_force_and_see
     args = ("train-upstream", "--model", "siamese", "--language", "en", "--profile", PROFILE, "--no-progress")
     out = bench(*args)
     assert out.returncode == 0, describe(out)
-    ckpt = box.paths["models"] / "siamese" / "en" / "model.pt"
-    card = box.paths["cards"] / "siamese_en.yaml"
+    [ckpt] = (box.paths["models"] / "siamese" / "en").glob("*/model.pt")  # <recipe>/model.pt
+    recipe = ckpt.parent.name
+    card = box.paths["cards"] / f"siamese_en_{recipe}.yaml"
     assert ckpt.is_file() and card.is_file()
-    assert "1 epochs" in out.stdout and "encoder 146432" in out.stdout
+    assert "1 epochs" in out.stdout and "encoder 146432" in out.stdout and f"recipe {recipe}" in out.stdout
     state0 = torch.load(ckpt, map_location="cpu", weights_only=True)
-    assert state0["epochs"] == 1 and state0["seed"] == 0
+    assert state0["epochs"] == 1 and state0["seed"] == 0 and state0["recipe_key"] == recipe
     mtime = ckpt.stat().st_mtime_ns
     kept = bench(*args)
     assert kept.returncode == 0 and "exists" in kept.stdout and "--force retrains" in kept.stdout
     assert ckpt.stat().st_mtime_ns == mtime
-    reseeded = bench(*args, "--force", "--seed", "1")
+    forced = bench(*args, "--force")
+    assert forced.returncode == 0, describe(forced)
+    assert ckpt.stat().st_mtime_ns != mtime  # the same recipe, retrained in place
+    reseeded = bench(*args, "--seed", "1")  # another seed is another recipe: trained beside it
     assert reseeded.returncode == 0, describe(reseeded)
-    state1 = torch.load(ckpt, map_location="cpu", weights_only=True)
-    assert state1["seed"] == 1
+    [ckpt1] = [p for p in (box.paths["models"] / "siamese" / "en").glob("*/model.pt") if p != ckpt]
+    state1 = torch.load(ckpt1, map_location="cpu", weights_only=True)
+    assert state1["seed"] == 1 and ckpt.is_file()
     differs = [k for k, v in state0["encoder_state_dict"].items() if not torch.equal(v, state1["encoder_state_dict"][k])]
     assert differs, "another seed trained the same weights"
-    info = bench("info", "--upstream", "siamese_en", "--json")
+    info = bench("info", "--upstream", f"siamese_en_{recipe}", "--json")
     assert info.returncode == 0, describe(info)
     assert json.loads(info.stdout)["weights"]["present"] is True
 
@@ -214,9 +219,10 @@ def test_ls_adapters_corpora_profiles_heads(box: BenchSandbox, bench) -> None:
 
 
 def test_ls_upstreams_says_where_weights_are(box: BenchSandbox, bench, tmp_path: Path) -> None:
+    from harness.smallmodels.checkpoint import checkpoint_path
     from harness.testing import write_tiny_hf, write_tiny_small_model
 
-    lee = box.paths["models"] / "lee" / "fr" / "model.pt"
+    lee = checkpoint_path(box.paths["models"], "lee", "fr", "a1b2c3d4e5")
     lee.parent.mkdir(parents=True, exist_ok=True)
     write_tiny_small_model(lee, model="lee", language="fr")
     folder = write_tiny_hf(tmp_path / "tiny_wavlm", family="wavlm", feat_extract_norm="layer")

@@ -280,13 +280,14 @@ def test_card_with_real_weights_passes_contract(name, weights_workspace):
         pytest.skip("real weights not on this machine")
     card = workspace.card(name)
     language = None
-    if card.card.adapter == "lstm":  # trained per language: the first language it was trained for
-        language = sorted(workspace.path("models").glob(f"{card.args['model']}/*/model.pt"))[0].parent.name
+    if card.card.adapter == "lstm":  # trained per language and recipe: the first language it was trained for
+        trained = sorted(workspace.path("models").glob(f"{card.args['model']}/*/*/model.pt"))[0]
+        language = trained.parent.parent.name
     module = build_upstream(card, workspace=workspace, language=language)
     report = check_upstream(module, card_test=card.card.test, subject=name)
     assert report.ok, report.render()
     if card.card.adapter == "lstm":
-        assert module.checkpoint_path == workspace.path("models") / name / language / "model.pt"
+        assert module.checkpoint_path == trained  # its only recipe
     if "arch" in card.card.args:
         folder = (locate_weights(card.card.args["model_id"], models_dir=str(workspace.path("models")))
                   if "model_id" in card.card.args else getattr(module, "source", None))

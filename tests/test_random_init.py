@@ -73,10 +73,12 @@ def test_mfcc_random_is_the_same_module(workspace) -> None:
 
 
 def test_small_model_random_differs_from_the_trained_one(workspace, tmp_path: Path) -> None:
+    from harness.smallmodels.recipe import profile_checkpoint
     from harness.testing import write_tiny_small_model
 
-    models = workspace.path("models")
-    write_tiny_small_model(models / "siamese" / "en" / "model.pt", model="siamese", seed=5)
+    # where the default profile's recipe puts it (the path the card's cells read)
+    write_tiny_small_model(profile_checkpoint(workspace, profile=None, model="siamese", language="en"),
+                           model="siamese", seed=5)
     trained = build_upstream(workspace.card("siamese"), workspace=workspace, language="en")
     control = build_upstream(workspace.card("siamese@random"), workspace=workspace, language="en")
     wav, lengths = torch.randn(1, 8000) * 0.1, torch.tensor([8000])

@@ -66,12 +66,13 @@ def _plain(value: Any) -> bool:
 
 def test_checkpoint_is_plain_and_complete(trained: tuple[Workspace, dict[str, Any]]) -> None:
     ws, results = trained
-    path = checkpoint_path(ws.path("models"), "siamese", "en")
+    path = checkpoint_path(ws.path("models"), "siamese", "en", results["siamese"].recipe)
     assert results["siamese"].checkpoint == path and path.is_file()
+    assert path.parent.name == results["siamese"].recipe != results["audio_word2vec"].recipe
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     assert _plain(ckpt)
     for key in ("config", "encoder_state_dict", "model_state_dict", "teacher", "vocabulary", "epochs", "best_epoch",
-                "dev_loss", "params", "dataset", "training_seconds", "seed"):
+                "dev_loss", "params", "dataset", "training_seconds", "seed", "recipe", "recipe_key"):
         assert key in ckpt, key
     assert ckpt["epochs"] == 2 and len(ckpt["dev_loss"]) == 2 and 1 <= ckpt["best_epoch"] <= 2
     assert ckpt["params"] == {"encoder": 146_432, "full": 146_432, "paper": 146_000}
@@ -81,8 +82,8 @@ def test_checkpoint_is_plain_and_complete(trained: tuple[Workspace, dict[str, An
 
 def test_adapter_reproduces_the_trained_encoder(trained: tuple[Workspace, dict[str, Any]], corpus: Any) -> None:
     """Round trip: the adapter (weights_only load, its own MFCCs) gives the saved encoder's embeddings."""
-    ws, _ = trained
-    ckpt = load_checkpoint(checkpoint_path(ws.path("models"), "audio_word2vec", "en"))
+    ws, results = trained
+    ckpt = load_checkpoint(results["audio_word2vec"].checkpoint)
     from harness.smallmodels.models import SmallModelConfig, build_model
 
     full = build_model(SmallModelConfig.from_dict(dict(ckpt["config"])))
@@ -145,16 +146,18 @@ def test_generated_cards_are_found_and_build(trained: tuple[Workspace, dict[str,
     ws, results = trained
     files = ws.card_files()
     generated = {name for name, p in files.items() if p.parent == ws.path("user_cards")}
-    assert generated == {"siamese_en", "audio_word2vec_en"}
-    assert files["siamese_en"] == card_path(ws.path("user_cards"), "siamese", "en") == results["siamese"].card
-    card = ws.card("siamese_en")
+    name = f"siamese_en_{results['siamese'].recipe}"
+    assert generated == {name, f"audio_word2vec_en_{results['audio_word2vec'].recipe}"}
+    assert files[name] == card_path(ws.path("user_cards"), "siamese", "en", results["siamese"].recipe) \
+        == results["siamese"].card
+    card = ws.card(name)
     assert card.card.adapter == "lstm" and card.card.args["model"] == "siamese"
     assert Path(card.card.args["checkpoint"]) == results["siamese"].checkpoint.resolve()
     assert card.card.meta.group == "small" and card.card.meta.params == 146_432
     module = build_upstream(card, language="en", workspace=ws)
     assert not module.training and not any(p.requires_grad for p in module.parameters())
     wav, lengths = torch.randn(1, 800) * 0.1, torch.tensor([800])
-    control = build_upstream(ws.card("siamese_en@random"), language="en", workspace=ws)(wav, lengths)
+    control = build_upstream(ws.card(f"{name}@random"), language="en", workspace=ws)(wav, lengths)
     assert control.layers[0].shape == (1, 1, 128) and control.lengths.tolist() == [1]
     assert not torch.allclose(control.layers[0], module(wav, lengths).layers[0])  # not the trained weights
 
@@ -168,8 +171,8 @@ def test_trained_model_beats_its_random_init_twin(trained: tuple[Workspace, dict
     from harness.smallmodels.models import SmallModelConfig, build_model
     from harness.smallmodels.train import build_seeded_model, evaluate_loss, set_normalisation_from
 
-    ws, _ = trained
-    ckpt = load_checkpoint(checkpoint_path(ws.path("models"), model, "en"))
+    _, results = trained
+    ckpt = load_checkpoint(results[model].checkpoint)
     config = SmallModelConfig.from_dict(dict(ckpt["config"]))
     net = build_model(config)
     net.load_state_dict(ckpt["model_state_dict"])
@@ -185,7 +188,7 @@ def test_trained_model_beats_its_random_init_twin(trained: tuple[Workspace, dict
 
 def test_static_cards_resolve_the_language_from_the_run(trained: tuple[Workspace, dict[str, Any]]) -> None:
     """The four static cards (repository) bind to the adapter; language and models_dir come from the run."""
-    ws, _ = trained
+    ws, results = trained
     cards_dir = Path(__file__).resolve().parents[1] / "upstreams" / "cards"
     static = {p.stem: p for p in cards_dir.glob("*.yaml") if p.stem in MODELS}
     assert sorted(static) == sorted(MODELS)
@@ -200,7 +203,7 @@ def test_static_cards_resolve_the_language_from_the_run(trained: tuple[Workspace
     resolved = ResolvedCard(name="siamese", base_name="siamese", path=static["siamese"],
                             card=Card.model_validate(load(static["siamese"])))
     module = build_upstream(resolved, language="en", workspace=ws)
-    assert module.checkpoint_path == checkpoint_path(ws.path("models"), "siamese", "en")
+    assert module.checkpoint_path == results["siamese"].checkpoint  # the only recipe trained
     with pytest.raises(WeightsMissingError, match="--model siamese --language fr"):
         build_upstream(resolved, language="fr", workspace=ws)
 
@@ -209,9 +212,9 @@ def test_training_is_deterministic_for_a_seed(corpus: Any, tmp_path: Path) -> No
     states = []
     for i in range(2):
         ws = make_workspace(tmp_path / f"ws{i}")
-        train_small_model(workspace=ws, model="speech2vec", language="en", dataset=corpus,
-                          spec=SmallModelSpec(max_epochs=1, batch_size=16), progress=False)
-        states.append(load_checkpoint(checkpoint_path(ws.path("models"), "speech2vec", "en"))["model_state_dict"])
+        result = train_small_model(workspace=ws, model="speech2vec", language="en", dataset=corpus,
+                                   spec=SmallModelSpec(max_epochs=1, batch_size=16), progress=False)
+        states.append(load_checkpoint(result.checkpoint)["model_state_dict"])
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 

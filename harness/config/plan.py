@@ -169,6 +169,7 @@ def resolve_cell(snap: Snapshot, spec: CellSpec) -> CellPlan:
     _, profile = snap.profile(spec.profile)
     listed = snap.card(spec.upstream)
     card, fallback = choose_card(snap, spec.upstream, spec.language)
+    card = _with_small_model_recipe(snap, card, spec)
     granularity = adapter_granularity(card)
     ds = snap.resolve_downstream(spec.downstream, profile=spec.profile, word_level=granularity == "word")
     task = snap.task(ds.task_name)
@@ -188,6 +189,21 @@ def resolve_cell(snap: Snapshot, spec: CellSpec) -> CellPlan:
                                      english_source=english_downstream(snap, profile=profile, downstream=ds,
                                                                        task=task) if fallback else None),
                     upstream_identity=ident)
+
+
+def _with_small_model_recipe(snap: Snapshot, card: ResolvedCard, spec: CellSpec) -> ResolvedCard:
+    """A small model the harness trains runs the checkpoint of the profile's training recipe: its
+    key goes into the card's args (hence the card identity and the cell key); see
+    :mod:`harness.smallmodels.recipe`. A profile that cannot train it for the language leaves the
+    cell unavailable."""
+    from ..smallmodels.recipe import small_model_card
+
+    try:
+        return small_model_card(snap, card, profile=spec.profile, language=spec.language)
+    except Unavailable:
+        raise
+    except BenchError as e:
+        raise Unavailable(str(e)) from None
 
 
 def cell_key(spec: CellSpec, *, profile: Profile, card_identity: dict[str, Any], downstream: ResolvedDownstream,

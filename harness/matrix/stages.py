@@ -2,8 +2,9 @@
 
 Stages, each idempotent and resumable:
 
-1. small models: the BiLSTM upstreams the profile lists are trained once per language
-   (``bench train-upstream``), unless their checkpoint exists;
+1. small models: the BiLSTM upstreams the profile lists are trained once per language and
+   training recipe (``bench train-upstream``; :mod:`harness.smallmodels.recipe`), unless the
+   recipe's checkpoint exists;
 2. features: one upstream pass per (card, audio set) into the feature cache;
 3. cells: probe training and analyses, one result JSON each.
 
@@ -37,15 +38,21 @@ Decisions = dict[PairKey, SourceChoice]  # the plan's cache-or-stream decisions 
 
 
 def small_model_jobs(ws: Workspace, profile: Profile, cells: Iterable[CellSpec]) -> list[tuple[str, str]]:
-    """(model, language) pairs to train: lstm cards used by the cells whose checkpoint is missing."""
+    """(model, language) pairs to train: small models the cells run whose checkpoint for the
+    profile's training recipe is missing (:func:`harness.smallmodels.recipe.small_model_checkpoint`,
+    the path the cells' upstreams read). A profile that cannot train one (no corpus with word
+    alignments) leaves it to its cells, which are then unavailable with the reason."""
+    from ..smallmodels.recipe import card_model, small_model_checkpoint
+
     jobs = set()
     for spec in cells:
         card = ws.card(spec.upstream)
-        if card.card.adapter != "lstm" or "checkpoint" in card.args:
+        try:
+            path = small_model_checkpoint(ws, profile=spec.profile, card=card, language=spec.language)
+        except BenchError:
             continue
-        model = str(card.args.get("model", card.base_name))
-        if not (ws.path("models") / model / spec.language / "model.pt").is_file():
-            jobs.add((model, spec.language))
+        if path is not None and not path.is_file():
+            jobs.add((card_model(card), spec.language))
     return sorted(jobs)
 
 

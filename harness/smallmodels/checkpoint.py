@@ -5,10 +5,12 @@ encoder an upstream adapter builds from them.
 (``tests/test_architecture.py`` holds it to that): it needs to find, read and run a trained
 encoder, not the training code. Training (:mod:`.train`) writes through the same functions.
 
-Checkpoint: ``<models>/<model>/<language>/model.pt``, a plain dict (format
-:data:`CHECKPOINT_FORMAT` version :data:`CHECKPOINT_VERSION`) loadable with
-``torch.load(weights_only=True)``. Card: ``<user_cards>/<model>_<language>.yaml`` (adapter ``lstm``),
-whose ``revision`` is the checkpoint's content digest.
+Checkpoint: ``<models>/<model>/<language>/<recipe>/model.pt`` (``<recipe>``: the key of the
+recipe that trained it, :mod:`.recipe`), a plain dict (format :data:`CHECKPOINT_FORMAT` version
+:data:`CHECKPOINT_VERSION`) loadable with ``torch.load(weights_only=True)``. Card:
+``<user_cards>/<model>_<language>_<recipe>.yaml`` (adapter ``lstm``, the checkpoint pinned), whose
+``revision`` is the checkpoint's content digest. A checkpoint from before recipes
+(``<models>/<model>/<language>/model.pt``, :func:`legacy_checkpoint_path`) is never read.
 """
 
 from __future__ import annotations
@@ -32,19 +34,43 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "MIN_SEGMENT_SAMPLES", "MODELS", "card_path",
            "checkpoint_path", "encoder_from_checkpoint", "encoder_inputs", "encoder_parameter_counts",
-           "load_checkpoint", "random_encoder", "save_checkpoint", "write_card"]
+           "legacy_checkpoint_path", "load_checkpoint", "random_encoder", "save_checkpoint", "trained_languages",
+           "trained_recipes", "write_card"]
 
 CHECKPOINT_FORMAT = "speech-bench/small-model"
 CHECKPOINT_VERSION = 1
 
 
 # --------------------------------------------------------------------------- paths
-def checkpoint_path(models_dir: str | Path, model: str, language: str) -> Path:
+def checkpoint_path(models_dir: str | Path, model: str, language: str, recipe: str) -> Path:
+    """The checkpoint of ``model`` for ``language`` trained with the recipe whose key is ``recipe``
+    (:func:`.recipe.recipe_key`): the one path training writes and every lookup reads."""
+    if not recipe or "/" in recipe or recipe.startswith("."):
+        raise BenchError(f"small-model recipe key {recipe!r} is not a key (expected hex digits, e.g. from "
+                         "harness.smallmodels.recipe.recipe_key)")
+    return Path(models_dir) / model / language / recipe / "model.pt"
+
+
+def legacy_checkpoint_path(models_dir: str | Path, model: str, language: str) -> Path:
+    """Where checkpoints were stored before recipes: never read (its recipe is not known to match)."""
     return Path(models_dir) / model / language / "model.pt"
 
 
-def card_path(user_cards_dir: str | Path, model: str, language: str) -> Path:
-    return Path(user_cards_dir) / f"{model}_{language}.yaml"
+def trained_recipes(models_dir: str | Path, model: str, language: str) -> list[str]:
+    """The recipe keys ``model`` has a checkpoint for in ``language``, sorted."""
+    folder = Path(models_dir) / model / language
+    return sorted(p.parent.name for p in folder.glob("*/model.pt")) if folder.is_dir() else []
+
+
+def trained_languages(models_dir: str | Path, model: str) -> dict[str, list[str]]:
+    """{language: recipe keys} of ``model``'s checkpoints (languages without one left out)."""
+    folder = Path(models_dir) / model
+    langs = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    return {lang: keys for lang in langs if (keys := trained_recipes(models_dir, model, lang))}
+
+
+def card_path(user_cards_dir: str | Path, model: str, language: str, recipe: str) -> Path:
+    return Path(user_cards_dir) / f"{model}_{language}_{recipe}.yaml"
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -75,7 +101,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def write_card(path: str | Path, *, model: str, language: str, checkpoint: str | Path, encoder_params: int,
-               dataset_name: str) -> Path:
+               dataset_name: str, recipe: str) -> Path:
     """Write the generated upstream card of a trained model (adapter ``lstm``), atomically.
 
     The card's ``revision`` is a digest of the checkpoint file, so a retrained model is a new
@@ -89,14 +115,15 @@ def write_card(path: str | Path, *, model: str, language: str, checkpoint: str |
         "adapter": "lstm",
         "args": {"model": model, "checkpoint": str(Path(checkpoint).resolve())},
         "revision": file_digest(checkpoint),
-        "meta": {"display": f"{DISPLAY_NAMES[model]} ({language}, trained)", "family": "small", "group": "small",
+        "meta": {"display": f"{DISPLAY_NAMES[model]} ({language}, trained, recipe {recipe})", "family": "small", "group": "small",
                  "params": encoder_params, "languages": [language],
                  "reference": "Porjazovski et al. 2024, Section V-A; trained by harness.smallmodels.train",
-                 "weights": f"trained on {dataset_name} ({language}) by the harness"},
+                 "weights": f"trained on {dataset_name} ({language}) by the harness, recipe {recipe}"},
         "test": {"min_input_s": 0.05, "padding_invariant": True},
     }
     header = (f"# Generated by harness.smallmodels.train ({datetime.now(UTC).isoformat(timespec='seconds')}):\n"
-              f"# {DISPLAY_NAMES[model]} trained on {dataset_name} ({language}). Retraining rewrites this file.\n")
+              f"# {DISPLAY_NAMES[model]} trained on {dataset_name} ({language}), recipe {recipe} "
+              "(harness.smallmodels.recipe). Retraining that recipe rewrites this file.\n")
     write_text_atomic(Path(path), header + yaml.safe_dump(card, sort_keys=False, allow_unicode=True),
                       wrap_errors=False)
     return path

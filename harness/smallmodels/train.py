@@ -9,10 +9,11 @@
    lower dev loss; the weights of the best dev epoch are kept (paper protocol; the authors' code
    ran LEE for the full 100 epochs: ``small_models.lee_full_epochs``, set in profile ``paper``;
    LEE's loss is ``small_models.lee_loss``: mse as the code, l1 as the text and profile ``paper``);
-3. ``<models>/<model>/<language>/model.pt`` is written atomically: a plain dict (config, encoder
-   and full state dicts, teacher, vocabulary stats, loss curves, parameter counts, dataset
-   fingerprint, timings) loadable with ``torch.load(weights_only=True)``;
-4. ``<user_cards>/<model>_<language>.yaml`` (adapter ``lstm``) makes it an upstream.
+3. ``<models>/<model>/<language>/<recipe>/model.pt`` is written atomically (``<recipe>``: the key
+   of the training recipe, :mod:`.recipe`): a plain dict (config, encoder and full state dicts,
+   teacher, vocabulary stats, loss curves, parameter counts, dataset fingerprint, the recipe and
+   its key, timings) loadable with ``torch.load(weights_only=True)``;
+4. ``<user_cards>/<model>_<language>_<recipe>.yaml`` (adapter ``lstm``) makes it an upstream.
 
 What each model trains on (per epoch, shuffled with the seed):
 
@@ -47,6 +48,7 @@ from .checkpoint import (
     save_checkpoint,
     write_card,
 )
+from .recipe import PROFILE_SEED, dataset_identity, recipe_key, recipe_of, training_source
 from .segments import MAX_FRAMES, SegmentBank, pad_to_frames, segment_bank
 
 if TYPE_CHECKING:
@@ -317,6 +319,7 @@ class TrainedModel:
 
     model: str
     language: str
+    recipe: str  # the recipe's key (harness.smallmodels.recipe)
     checkpoint: Path
     card: Path
     epochs: int
@@ -358,11 +361,16 @@ def cap_bank(bank: SegmentBank, *, max_words: int | None, seed: int) -> SegmentB
 
 def train_small_model(*, workspace: Workspace, model: str, language: str, dataset: Dataset | None = None,
                       spec: SmallModelSpec | None = None, seed: int = 0, progress: bool = True,
-                      config_overrides: dict[str, Any] | None = None, num_threads: int | None = 1) -> TrainedModel:
+                      config_overrides: dict[str, Any] | None = None, num_threads: int | None = 1,
+                      dataset_ident: dict[str, Any] | None = None) -> TrainedModel:
     """Train ``model`` on ``dataset`` (default: the synthetic corpus of ``language``); write checkpoint and card.
 
     ``spec`` defaults to the default profile's ``small_models``; ``config_overrides`` sets
-    :class:`~.models.SmallModelConfig` fields (e.g. ``{"lee_loss": "l1"}``).
+    :class:`~.models.SmallModelConfig` fields (e.g. ``{"lee_loss": "l1"}``). The checkpoint goes
+    to its recipe's folder (:mod:`.recipe`: ``spec``, the dataset, ``seed``, ``config_overrides``);
+    ``dataset_ident`` is the dataset's part of the recipe (:func:`train_for_profile` passes the
+    profile's, :func:`.recipe.dataset_identity`; default: the dataset's name, language and
+    fingerprint).
     """
     from .models import SmallModelConfig, parameter_counts
 
@@ -372,6 +380,10 @@ def train_small_model(*, workspace: Workspace, model: str, language: str, datase
         spec = workspace.profile()[1].small_models
     if dataset is None:
         dataset = load_training_dataset(workspace, language)
+    if dataset_ident is None:
+        dataset_ident = {"name": dataset.name, "language": dataset.language, "fingerprint": dataset.fingerprint}
+    recipe = recipe_of(model=model, spec=spec, dataset=dataset_ident, seed=seed, overrides=config_overrides)
+    key = recipe_key(recipe)
     cache_dir = workspace.path("cache") / "smallmodels" / "segments"
     train_bank = cap_bank(segment_bank(dataset, "train", cache_dir=cache_dir, progress=progress),
                           max_words=spec.max_words, seed=seed)
@@ -398,20 +410,21 @@ def train_small_model(*, workspace: Workspace, model: str, language: str, datase
     params = {**parameter_counts(net), "paper": PAPER_PARAMS[model]}
     vocabulary = {"train": train_bank.vocabulary_stats(), "dev": dev_bank.vocabulary_stats(),
                   "train_skipped": dict(train_bank.skipped)}
-    ckpt = save_checkpoint(checkpoint_path(workspace.path("models"), model, language), {
+    ckpt = save_checkpoint(checkpoint_path(workspace.path("models"), model, language, key), {
         "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "model": model, "language": language,
         "config": config.to_dict(), "encoder_state_dict": _plain_state(net.encoder),
         "model_state_dict": _plain_state(net), "teacher": teacher, "vocabulary": vocabulary,
         "epochs": result.epochs, "best_epoch": result.best_epoch, "best_dev_loss": result.best_dev_loss,
         "dev_loss": result.dev_loss, "train_loss": result.train_loss, "params": params,
         "dataset": {"name": dataset.name, "language": dataset.language, "fingerprint": dataset.fingerprint},
-        "seed": seed, "spec": spec.model_dump(mode="json"), "training_seconds": result.seconds,
+        "seed": seed, "spec": spec.model_dump(mode="json"), "recipe": recipe, "recipe_key": key,
+        "training_seconds": result.seconds,
         "training_cpu_seconds": result.cpu_seconds,
         "created": datetime.now(UTC).isoformat(timespec="seconds"), "torch_version": _torch_version(),
     })
-    card = write_card(card_path(workspace.path("user_cards"), model, language), model=model, language=language,
-                      checkpoint=ckpt, encoder_params=params["encoder"], dataset_name=dataset.name)
-    return TrainedModel(model=model, language=language, checkpoint=ckpt, card=card, epochs=result.epochs,
+    card = write_card(card_path(workspace.path("user_cards"), model, language, key), model=model, language=language,
+                      checkpoint=ckpt, encoder_params=params["encoder"], dataset_name=dataset.name, recipe=key)
+    return TrainedModel(model=model, language=language, recipe=key, checkpoint=ckpt, card=card, epochs=result.epochs,
                         best_epoch=result.best_epoch, best_dev_loss=result.best_dev_loss,
                         training_seconds=result.seconds, training_cpu_seconds=result.cpu_seconds, params=params,
                         teacher=teacher, vocabulary=vocabulary)
@@ -449,20 +462,18 @@ def training_corpus(workspace: Workspace, *, profile: str | None, language: str)
     from ..corpora.load import for_task, load_task_dataset
 
     _, prof = workspace.profile(profile)
-    for task_name in ("word_discrimination", "gender"):
-        if task_name not in workspace.task_files():
-            continue
-        source = workspace.task(task_name).sources.get(prof.data, {}).get(language)
-        if source is not None:  # Lahjoita Puhetta: the 360 h subset (option task_subsets)
-            return for_task(load_task_dataset(workspace, prof, source, language), "small_models")
-    raise BenchError(f"profile {profile!r} has no {prof.data} corpus with word alignments for {language!r}")
+    source = training_source(workspace, prof, language)
+    # Lahjoita Puhetta: the 360 h subset (option task_subsets)
+    return for_task(load_task_dataset(workspace, prof, source, language), "small_models")
 
 
-def train_for_profile(workspace: Workspace, *, profile: str | None, model: str, language: str, seed: int = 0,
-                      progress: bool = True) -> dict[str, Any]:
-    """Train ``model`` for ``language`` with the profile's ``small_models`` settings (the matrix's stage 1)."""
+def train_for_profile(workspace: Workspace, *, profile: str | None, model: str, language: str,
+                      seed: int = PROFILE_SEED, progress: bool = True) -> dict[str, Any]:
+    """Train ``model`` for ``language`` with the profile's ``small_models`` settings (the matrix's
+    stage 1), into the folder of the profile's recipe (:func:`.recipe.profile_checkpoint`)."""
     _, prof = workspace.profile(profile)
     dataset = training_corpus(workspace, profile=profile, language=language)
+    ident = dataset_identity(workspace, prof, training_source(workspace, prof, language), language)
     trained = train_small_model(workspace=workspace, model=model, language=language, dataset=dataset,
-                                spec=prof.small_models, seed=seed, progress=progress)
+                                spec=prof.small_models, seed=seed, progress=progress, dataset_ident=ident)
     return trained.as_dict()

@@ -335,12 +335,14 @@ def upstream_embedder(upstream: torch.nn.Module, *, layer: int = -1, batch_size:
 def evaluate_word_discrimination(*, workspace: Workspace, model: str, train_language: str, test_language: str,
                                  dataset: Dataset | None = None, split: str = "test", rule: str = "difflib",
                                  on_no_match: str = "replace", cutoff: float = 0.6, seed: int = 0,
-                                 checkpoint: str | None = None, batch_size: int = 64) -> dict[str, Any]:
+                                 checkpoint: str | None = None, recipe: str | None = None,
+                                 batch_size: int = 64) -> dict[str, Any]:
     """Table V for one cell: ``model`` trained on ``train_language``, tested on ``test_language``'s triplets.
 
     Matched when the two languages are equal, mismatched otherwise. ``dataset`` is the TEST corpus
     (default: the synthetic corpus of ``test_language``). Triplets are cached under
-    ``<models>/_word_discrimination``.
+    ``<models>/_word_discrimination``. The model: ``checkpoint``, else the checkpoint of the
+    training recipe whose key is ``recipe`` (:mod:`.recipe`), else its only one for ``train_language``.
     """
     from upstreams.lstm import WordLSTMUpstream
 
@@ -348,7 +350,7 @@ def evaluate_word_discrimination(*, workspace: Workspace, model: str, train_lang
         from .train import load_training_dataset
 
         dataset = load_training_dataset(workspace, test_language)
-    upstream = WordLSTMUpstream(model=model, checkpoint=checkpoint, language=train_language,
+    upstream = WordLSTMUpstream(model=model, checkpoint=checkpoint, language=train_language, recipe=recipe,
                                 models_dir=str(workspace.path("models"))).eval()
     triplet_set = triplets_for(dataset, split, cache_dir=workspace.path("models") / "_word_discrimination",
                                rule=rule, on_no_match=on_no_match, cutoff=cutoff, seed=seed)
