@@ -124,8 +124,8 @@ def test_frame_level_upstream_hook_with_mfcc(corpora: dict[str, Any], tmp_path: 
 
 def test_matched_and_mismatched_evaluation(corpora: dict[str, Any], tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws")
-    train_small_model(workspace=ws, model="siamese", language="en", dataset=corpora["en"],
-                      spec=SmallModelSpec(max_epochs=1, batch_size=32), progress=False)
+    trained = train_small_model(workspace=ws, model="siamese", language="en", dataset=corpora["en"],
+                                spec=SmallModelSpec(max_epochs=1, batch_size=32), progress=False)
     matched = evaluate_word_discrimination(workspace=ws, model="siamese", train_language="en", test_language="en",
                                            dataset=corpora["en"])
     mismatched = evaluate_word_discrimination(workspace=ws, model="siamese", train_language="en",
@@ -136,5 +136,6 @@ def test_matched_and_mismatched_evaluation(corpora: dict[str, Any], tmp_path: Pa
         assert r["accuracy"] > 50.0, r  # above chance
         assert set(r["counts"]) >= {"triplets", "no_match_within_cutoff", "anchor_words"}
     assert list((ws.path("models") / "_word_discrimination").glob("fr_test_*.json"))
-    by_card = evaluate_card_word_discrimination(workspace=ws, card="siamese_en", language="en", dataset=corpora["en"])
+    by_card = evaluate_card_word_discrimination(workspace=ws, card=f"siamese_en_{trained.recipe}", language="en",
+                                                dataset=corpora["en"])
     assert by_card["accuracy"] == matched["accuracy"]  # the generated card is the same model
