@@ -165,3 +165,35 @@ def test_several_recipes_without_a_choice_is_a_clear_error(root: Path) -> None:
                 == profile_checkpoint(ws, profile=A, model="siamese", language="en")
     with pytest.raises(BenchError, match="2 trained recipes"):
         WordLSTMUpstream(model="siamese", language="en", models_dir=models)
+
+
+@pytest.mark.slow
+def test_the_matrix_keeps_each_profiles_model_and_reruns_a_changed_recipe(root: Path) -> None:
+    """``bench matrix`` on one profile, another, the first again (nothing trained, nothing rerun),
+    then the first with a changed ``small_models`` (a new model trained, its cell stale and rerun)."""
+    from harness.matrix import run_matrix
+
+    for name, small in SMALL.items():  # word discrimination: the small models' own task, no head to train
+        add_profile(root, name, upstreams=["siamese"], downstreams=["word_discrimination"], small_models=small)
+
+    def matrix(profile: str) -> Any:
+        return run_matrix(Workspace(root), profile=profile, progress=False, workers=1, leaderboard=False)
+
+    first = matrix(A)
+    assert first.counts.get("ok") == 1, first.counts
+    path_a = profile_checkpoint(Workspace(root), profile=A, model="siamese", language="en")
+    mtime_a = path_a.stat().st_mtime_ns
+    assert matrix(B).counts.get("ok") == 1
+    path_b = profile_checkpoint(Workspace(root), profile=B, model="siamese", language="en")
+    assert path_b.is_file() and path_b != path_a and path_a.stat().st_mtime_ns == mtime_a
+    again = matrix(A)
+    assert again.ran == 0 and again.counts.get("skipped_done") == 1, again.counts
+    assert path_a.stat().st_mtime_ns == mtime_a
+    assert sorted(p.parent.name for p in path_a.parent.parent.glob("*/model.pt")) \
+        == sorted([path_a.parent.name, path_b.parent.name])
+    add_profile(root, A, upstreams=["siamese"], downstreams=["word_discrimination"],
+                small_models={**SMALL[A], "max_words": 120})
+    changed = matrix(A)
+    assert changed.ran == 1 and changed.counts.get("ok") == 1, changed.counts
+    path_a2 = profile_checkpoint(Workspace(root), profile=A, model="siamese", language="en")
+    assert path_a2 not in (path_a, path_b) and path_a2.is_file() and path_a.stat().st_mtime_ns == mtime_a
