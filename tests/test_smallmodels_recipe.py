@@ -1,4 +1,4 @@
-"""A small model's checkpoint belongs to the recipe that trained it (harness.smallmodels.recipe).
+"""A small model's checkpoint belongs to the recipe that trained it (harness.config.small_models).
 
 Two profiles sharing a workspace keep their own models (no reuse of one profile's model by the
 other, no retraining back and forth), and what the recipe holds (the profile's ``small_models``
@@ -18,11 +18,12 @@ import torch
 
 from harness.config import Workspace, parse_overrides
 from harness.config.plan import CellSpec, plan_cell
+from harness.config.small_models import profile_recipe, recipe_key
 from harness.errors import WeightsMissingError
 from harness.features.upstream import build_upstream
 from harness.matrix.stages import _small_model_job, small_model_jobs
 from harness.smallmodels.checkpoint import legacy_checkpoint_path, load_checkpoint
-from harness.smallmodels.recipe import profile_checkpoint, profile_recipe, recipe_key
+from harness.smallmodels.recipe import profile_checkpoint
 from harness.smallmodels.train import torch_threads
 from harness.testing import write_tiny_small_model
 from tests.matrix_fixtures import add_profile, seed_corpus

@@ -12,7 +12,7 @@ zero-padded to 80 frames, packed through the trained encoder. Rows never see eac
 Checkpoint: ``checkpoint`` when given, else ``<models_dir>/<model>/<language>/<recipe>/model.pt``
 (:func:`harness.smallmodels.checkpoint.checkpoint_path`): the harness injects ``models_dir`` and
 the run's ``language``, and puts the key of the profile's training recipe in the card's args as
-``recipe`` (:mod:`harness.smallmodels.recipe`), so a cell reads the model its profile trains and no
+``recipe`` (:mod:`harness.config.small_models`), so a cell reads the model its profile trains and no
 other. Without ``recipe`` (a direct call, ``bench info``) the model's only checkpoint for the
 language is used; several are an error that lists them. A checkpoint from before recipes
 (``<models_dir>/<model>/<language>/model.pt``) is never read. ``random_init=True`` (the ``@random``

@@ -194,9 +194,9 @@ def resolve_cell(snap: Snapshot, spec: CellSpec) -> CellPlan:
 def _with_small_model_recipe(snap: Snapshot, card: ResolvedCard, spec: CellSpec) -> ResolvedCard:
     """A small model the harness trains runs the checkpoint of the profile's training recipe: its
     key goes into the card's args (hence the card identity and the cell key); see
-    :mod:`harness.smallmodels.recipe`. A profile that cannot train it for the language leaves the
+    :mod:`harness.config.small_models`. A profile that cannot train it for the language leaves the
     cell unavailable."""
-    from ..smallmodels.recipe import small_model_card
+    from .small_models import small_model_card
 
     try:
         return small_model_card(snap, card, profile=spec.profile, language=spec.language)

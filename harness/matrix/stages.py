@@ -3,7 +3,7 @@
 Stages, each idempotent and resumable:
 
 1. small models: the BiLSTM upstreams the profile lists are trained once per language and
-   training recipe (``bench train-upstream``; :mod:`harness.smallmodels.recipe`), unless the
+   training recipe (``bench train-upstream``; :mod:`harness.config.small_models`), unless the
    recipe's checkpoint exists;
 2. features: one upstream pass per (card, audio set) into the feature cache;
 3. cells: probe training and analyses, one result JSON each.
@@ -42,7 +42,8 @@ def small_model_jobs(ws: Workspace, profile: Profile, cells: Iterable[CellSpec])
     profile's training recipe is missing (:func:`harness.smallmodels.recipe.small_model_checkpoint`,
     the path the cells' upstreams read). A profile that cannot train one (no corpus with word
     alignments) leaves it to its cells, which are then unavailable with the reason."""
-    from ..smallmodels.recipe import card_model, small_model_checkpoint
+    from ..config.small_models import card_model
+    from ..smallmodels.recipe import small_model_checkpoint
 
     jobs = set()
     for spec in cells:

@@ -10,7 +10,7 @@
    ran LEE for the full 100 epochs: ``small_models.lee_full_epochs``, set in profile ``paper``;
    LEE's loss is ``small_models.lee_loss``: mse as the code, l1 as the text and profile ``paper``);
 3. ``<models>/<model>/<language>/<recipe>/model.pt`` is written atomically (``<recipe>``: the key
-   of the training recipe, :mod:`.recipe`): a plain dict (config, encoder and full state dicts,
+   of the training recipe, :mod:`harness.config.small_models`): a plain dict (config, encoder and full state dicts,
    teacher, vocabulary stats, loss curves, parameter counts, dataset fingerprint, the recipe and
    its key, timings) loadable with ``torch.load(weights_only=True)``;
 4. ``<user_cards>/<model>_<language>_<recipe>.yaml`` (adapter ``lstm``) makes it an upstream.
@@ -37,6 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config.small_models import (
+    PROFILE_SEED,
+    dataset_identity,
+    recipe_key,
+    recipe_of,
+    training_source,
+)
 from ..errors import BenchError, DataError
 from ..faults import maybe_crash
 from . import DISPLAY_NAMES, MODELS, PAPER_PARAMS
@@ -48,7 +55,6 @@ from .checkpoint import (
     save_checkpoint,
     write_card,
 )
-from .recipe import PROFILE_SEED, dataset_identity, recipe_key, recipe_of, training_source
 from .segments import MAX_FRAMES, SegmentBank, pad_to_frames, segment_bank
 
 if TYPE_CHECKING:
@@ -319,7 +325,7 @@ class TrainedModel:
 
     model: str
     language: str
-    recipe: str  # the recipe's key (harness.smallmodels.recipe)
+    recipe: str  # the recipe's key (harness.config.small_models)
     checkpoint: Path
     card: Path
     epochs: int
@@ -367,9 +373,9 @@ def train_small_model(*, workspace: Workspace, model: str, language: str, datase
 
     ``spec`` defaults to the default profile's ``small_models``; ``config_overrides`` sets
     :class:`~.models.SmallModelConfig` fields (e.g. ``{"lee_loss": "l1"}``). The checkpoint goes
-    to its recipe's folder (:mod:`.recipe`: ``spec``, the dataset, ``seed``, ``config_overrides``);
+    to its recipe's folder (:mod:`harness.config.small_models`: ``spec``, the dataset, ``seed``, ``config_overrides``);
     ``dataset_ident`` is the dataset's part of the recipe (:func:`train_for_profile` passes the
-    profile's, :func:`.recipe.dataset_identity`; default: the dataset's name, language and
+    profile's, :func:`harness.config.small_models.dataset_identity`; default: the dataset's name, language and
     fingerprint).
     """
     from .models import SmallModelConfig, parameter_counts

@@ -342,7 +342,7 @@ def evaluate_word_discrimination(*, workspace: Workspace, model: str, train_lang
     Matched when the two languages are equal, mismatched otherwise. ``dataset`` is the TEST corpus
     (default: the synthetic corpus of ``test_language``). Triplets are cached under
     ``<models>/_word_discrimination``. The model: ``checkpoint``, else the checkpoint of the
-    training recipe whose key is ``recipe`` (:mod:`.recipe`), else its only one for ``train_language``.
+    training recipe whose key is ``recipe`` (:mod:`harness.config.small_models`), else its only one for ``train_language``.
     """
     from upstreams.lstm import WordLSTMUpstream
 
