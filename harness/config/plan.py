@@ -200,9 +200,7 @@ def _with_small_model_recipe(snap: Snapshot, card: ResolvedCard, spec: CellSpec)
 
     try:
         return small_model_card(snap, card, profile=spec.profile, language=spec.language)
-    except Unavailable:
-        raise
-    except BenchError as e:
+    except BenchError as e:  # no corpus to train it on for this language
         raise Unavailable(str(e)) from None
 
 
