@@ -202,10 +202,11 @@ def _replicate_scores(samples: Sequence[Sample], design: Design, metric: str, w_
 
 # --------------------------------------------------------------------------- intervals
 def clustered_ci(samples: Sequence[Sample], *, metric: str, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95, clustered: bool = True) -> Interval:
+                 level: float = 0.95, clustered: bool = True, floor: bool = True) -> Interval:
     """Mean over ``samples`` (seeds) of ``metric`` and its clustered percentile interval; each
     replicate draws one seed uniformly (see the module doc). ``clustered=False`` forces the item
-    bootstrap."""
+    bootstrap; ``floor=False`` leaves out the exact floor (the bootstrap alone, for comparisons
+    such as benchmarks/coverage.py)."""
     if not samples:
         return Interval(float("nan"), float("nan"), float("nan"), clustered=False)
     design = Design(samples, clustered=clustered)
@@ -215,7 +216,7 @@ def clustered_ci(samples: Sequence[Sample], *, metric: str, n_boot: int = 1000, 
     which = rng.integers(len(samples), size=n_boot)
     scores_KB = _replicate_scores(samples, design, metric, w_BU)
     low, high = _percentiles(scores_KB[which, np.arange(n_boot)], level)
-    floors = [exact_floor(s, metric=metric, level=level) for s in samples]
+    floors = [exact_floor(s, metric=metric, level=level) for s in samples] if floor else []
     low = min([low, *(f[0] for f in floors)]) if np.isfinite(low) else low
     high = max([high, *(f[1] for f in floors)]) if np.isfinite(high) else high
     return Interval(value, low, high, clustered=design.clustered, clusters=design.num_clusters)

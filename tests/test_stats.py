@@ -40,6 +40,8 @@ def test_all_right_keeps_a_width_at_the_ceiling() -> None:
     perfect = sample([1] * 56, [1] * 56, clusters=clusters, units=units)
     iv = clustered_ci([perfect], metric="f1_micro", n_boot=500)
     assert iv.high == 100.0 and iv.low == pytest.approx(100 * 0.025 ** (1 / 56))
+    alone = clustered_ci([perfect], metric="f1_micro", n_boot=500, floor=False)
+    assert (alone.low, alone.high) == (100.0, 100.0)  # the bootstrap alone: a point
     one_off = sample([1] * 55 + [0], [1] * 56, clusters=clusters, units=units)
     both = clustered_ci([perfect, one_off], metric="f1_micro", n_boot=500)
     x = both.low / 100
