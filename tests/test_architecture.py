@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAYERS = {  # module prefix -> layer; the longest matching prefix wins
     **dict.fromkeys(("harness", "harness.errors", "harness.yamlio", "harness.safeload", "harness.tempfiles",
                      "harness.identity", "harness.protocols", "harness.progress", "harness.faults", "harness.device",
-                     "harness.options"), 0),
+                     "harness.allocator", "harness.options"), 0),
     **dict.fromkeys(("harness.config", "harness.registry", "harness.outputs", "harness.schema", "harness.results"), 1),
     **dict.fromkeys(("harness.corpora", "harness.features", "harness.probe", "harness.smallmodels", "harness.data",
                      "harness.synth", "harness.espeak", "harness.metrics", "harness.stats", "harness.testing", "harness.hear",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..allocator import bound_retained_memory
 from ..config.adapters import adapter_class, adapter_context, bind_args
 
 if TYPE_CHECKING:
@@ -22,7 +23,10 @@ def build_upstream(card: ResolvedCard, *, language: str | None = None, workspace
                    device: str = "cpu", freeze: bool = True) -> nn.Module:
     """Instantiate ``card``'s adapter, move it to ``device``, put it in eval mode and freeze it.
 
-    ``workspace``: where the model and cache folders are (anything with ``path(setting)``)."""
+    ``workspace``: where the model and cache folders are (anything with ``path(setting)``). First
+    bounds what the process's allocator keeps of freed tensors (:mod:`harness.allocator`, once per
+    process, before the weights are allocated): every extraction builds its upstream here."""
+    bound_retained_memory()
     cls = adapter_class(card)
     kwargs = bind_args(cls, card.args, context=adapter_context(workspace, language))
     module = cls(**kwargs)

@@ -24,7 +24,7 @@ from ..errors import BenchError
 
 # Environment variables forwarded to workers (offline hubs, the harness's own paths).
 FORWARD_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME", "BENCH_CACHE", "BENCH_RESULTS", "BENCH_MODELS",
-               "BENCH_CARDS", "BENCH_LEADERBOARDS", "BENCH_ROOT", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+               "BENCH_CARDS", "BENCH_LEADERBOARDS", "BENCH_ROOT", "BENCH_MMAP_THRESHOLD", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
 
 
 CONNECT_TIMEOUT_S = 10.0
