@@ -120,7 +120,10 @@ def child(root: str, profile: str, upstream: str, mode: str) -> None:
         out = {"seconds": time.perf_counter() - t0, "bytes": store.bytes_on_disk,
                "audio_s": store.meta.audio_seconds, "extract_seconds": store.meta.extract_seconds,
                "forward_seconds": store.meta.forward_seconds}
+    from harness import allocator
+
     out["maxrss"] = peak_rss_bytes()
+    out["allocator"] = allocator._applied
     print(json.dumps(out))
 
 
@@ -137,8 +140,11 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: an upper bound
 
 
-def run_child(root: Path, profile: str, upstream: str, mode: str) -> dict[str, Any]:
+def run_child(root: Path, profile: str, upstream: str, mode: str, *, mmap_threshold: str | None = None) -> dict[str, Any]:
+    """``mmap_threshold``: the child's ``BENCH_MMAP_THRESHOLD`` (None: unset, the harness's default)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if mmap_threshold is not None:
+        env["BENCH_MMAP_THRESHOLD"] = mmap_threshold
     proc = subprocess.run([sys.executable, __file__, "--child", str(root), profile, upstream, mode],
                           capture_output=True, text=True, env=env, check=False)
     if proc.returncode:
@@ -176,12 +182,52 @@ def row(name: str, projected: float, measured: float, unit: str) -> str:
     return (f"{name:<44} {projected / scale:>12.3f} {measured / scale:>12.3f} {unit:<3} {err:>+8.1%}  {flag}")
 
 
+def allocator_pairs(root: Path, pairs: int) -> list[str]:
+    """The WavLM-Base+ extraction (``pc_tf``) with the allocator setting on and off
+    (``harness/allocator.py``), interleaved (on-off, off-on, ...: drift in the machine's load falls
+    on both), each in a fresh child: peak RSS, wall time and the time ratio on/off per pair."""
+    from harness.matrix.plan import PROCESS_BASE_BYTES
+
+    tf = planned_pair(root, "pc_tf")
+    floor = run_child(root, "pc_tf", "wavlm_base_plus@random", "base")["maxrss"]
+    projected = floor + tf.stages[0].ram_bytes - PROCESS_BASE_BYTES
+    lines = [f"allocator on/off, wavlm_base_plus@random over {tf.audio.seconds / 60:.1f} min "
+             f"({tf.audio.utterances} utterances); plan's peak RSS {projected / 1e6:.0f} MB (floor {floor / 1e6:.0f} MB)",
+             f"{'pair':<5} {'on: peak MB':>12} {'off: peak MB':>13} {'on: s':>8} {'off: s':>8} {'on/off time':>12} "
+             f"{'on: plan err':>13} {'off: plan err':>14}"]
+    from harness.config import Workspace
+
+    features = Workspace(root).path("cache") / "features"
+    ratios = []
+
+    def extract(setting: str) -> dict[str, Any]:
+        shutil.rmtree(features, ignore_errors=True)  # each run extracts (a cache hit builds nothing)
+        return run_child(root, "pc_tf", "wavlm_base_plus@random", "extract",
+                         mmap_threshold=None if setting == "on" else "0")
+
+    for i in range(pairs):
+        order = ("on", "off") if i % 2 == 0 else ("off", "on")
+        got = {k: extract(k) for k in order}
+        assert got["on"]["allocator"].startswith("mallopt(") and got["off"]["allocator"].startswith("BENCH_MMAP"), got
+        ratios.append(got["on"]["seconds"] / got["off"]["seconds"])
+        lines.append(f"{i + 1:<5} {got['on']['maxrss'] / 1e6:>12.0f} {got['off']['maxrss'] / 1e6:>13.0f} "
+                     f"{got['on']['seconds']:>8.1f} {got['off']['seconds']:>8.1f} {ratios[-1]:>12.3f} "
+                     f"{(projected - got['on']['maxrss']) / got['on']['maxrss']:>+13.1%} "
+                     f"{(projected - got['off']['maxrss']) / got['off']['maxrss']:>+14.1%}")
+    lines.append(f"time on/off: mean {sum(ratios) / len(ratios):.3f}, range {min(ratios):.3f} to {max(ratios):.3f}")
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--hours", type=float, default=3.0)
     p.add_argument("--tf-synth", default="embedded", choices=("embedded", "smoke"),
                    help="the transformer's subset: the English corpus at this profile's size")
     p.add_argument("--keep", help="workspace folder to keep (default: a temporary one, removed)")
+    p.add_argument("--alloc-pairs", type=int, default=3,
+                   help="then this many interleaved pairs of the WavLM-Base+ extraction with the allocator "
+                        "setting on (the default) and off (BENCH_MMAP_THRESHOLD=0): peak RSS and wall time")
+    p.add_argument("--alloc-only", action="store_true", help="only the allocator pairs (no table)")
     p.add_argument("--child", nargs=4, metavar=("ROOT", "PROFILE", "UPSTREAM", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -189,10 +235,15 @@ def main() -> None:
         child(*args.child)
         return
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plan_check"))
-    for var in ("BENCH_CACHE", "BENCH_RESULTS", "BENCH_MODELS", "BENCH_CARDS", "BENCH_LEADERBOARDS", "BENCH_ROOT"):
+    for var in ("BENCH_CACHE", "BENCH_RESULTS", "BENCH_MODELS", "BENCH_CARDS", "BENCH_LEADERBOARDS", "BENCH_ROOT",
+                "BENCH_MMAP_THRESHOLD"):
         os.environ.pop(var, None)
     try:
         root = make_workspace(folder, hours=args.hours, tf_synth=args.tf_synth)
+        if args.alloc_only:
+            generate(root, "pc_tf")
+            print("\n".join(allocator_pairs(root, args.alloc_pairs)))
+            return
         lines = [f"machine: {os.cpu_count()} CPUs; synthetic English corpus scaled to {args.hours:g} h"]
         for prof in ("pc_small", "pc_big", "pc_tf_small", "pc_tf", "pc_large"):
             lines.append(f"generated {prof}'s corpus in {generate(root, prof):.0f} s (not timed below)")
@@ -262,7 +313,9 @@ def main() -> None:
         lines.append(f"process floor (imports only): MFCC {base['maxrss'] / 1e6:.0f} MB, WavLM "
                      f"{tf_base['maxrss'] / 1e6:.0f} MB")
         lines.append(f"fp32 matmul again at the end: {matmul_gflops():.0f} GFLOP/s")
-        print("\n".join(lines + [""] + table))
+        print("\n".join(lines + [""] + table), flush=True)
+        if args.alloc_pairs:
+            print("\n".join(["", *allocator_pairs(root, args.alloc_pairs)]))
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
