@@ -19,9 +19,12 @@ carried over as measured). An a-priori row divides the FLOPs by ``EFFICIENCY`` x
 rate measured just before (``benchmarks/extraction.py``'s figure). MFCC: seconds per audio second
 calibrated on a run ten times smaller (it has no FLOPs to count).
 
-Every extraction runs in a child process of its own (its peak RSS is its own).
+Every extraction runs in a child process of its own (its peak RSS is its own), with the harness's
+allocator setting (``harness/allocator.py``) at its default. Then ``--alloc-pairs`` pairs of the
+WavLM-Base+ extraction with the setting on and off (``BENCH_MMAP_THRESHOLD=0``), interleaved:
+peak RSS of each, wall time of each and the ratio per pair (``--alloc-only``: these alone).
 
-    flock /tmp/heavy.lock nice -n 10 python benchmarks/plan_check.py [--hours 3]
+    flock /tmp/heavy.lock nice -n 10 python benchmarks/plan_check.py [--hours 3] [--alloc-pairs 3]
 """
 
 from __future__ import annotations

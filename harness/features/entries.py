@@ -297,9 +297,10 @@ def upstream_activation_bytes(*, adapter: str, args: Mapping[str, Any], num_laye
       attention layer's scores, their scaled or masked copy and the softmax (3 x heads x
       frames^2; WavLM keeps its relative position bias and a gated copy beside them: 5 x).
 
-    Not counted: the allocator's slack (freed blocks glibc keeps), what building the module
-    leaves. Checked against the peak RSS of real forwards (tests/test_plan.py); the slack is
-    measured by ``benchmarks/plan_check.py`` (BENCHMARKS.md)."""
+    Not counted: what the process keeps beside the live tensors (freed blocks under the
+    allocator's mmap threshold, :mod:`harness.allocator`; what building the module leaves): the
+    plan's ``RAM_FORWARDS_HELD``. Checked against the peak RSS of real forwards
+    (tests/test_plan.py); what is kept is measured by ``benchmarks/plan_check.py`` (BENCHMARKS.md)."""
     arch = dict(args.get("arch") or {})
     if adapter == "mfcc" or not hidden_size:
         return 0, "signal processing: frames only"

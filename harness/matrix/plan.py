@@ -55,8 +55,11 @@ HEAD_TRAIN_FACTOR = 3.0  # a training step: forward + backward ~ 3 forwards
 PROCESS_BASE_BYTES = 700_000_000  # python + torch + transformers imported: the floor of every job's RSS
 SIGNAL_CPU_S_PER_AUDIO_S = 0.0015  # MFCC: seconds per audio second on 2 cores, decoding included (plan_check, quiet;
 # 0.03 at load 3 to 4)
-RAM_FORWARDS_HELD = 2  # glibc keeps freed blocks: after the first (longest) forward the process retains about one
-# forward's activations, and the next forward's are live beside them (RSS trace of WavLM-Base+, BENCHMARKS.md)
+RAM_FORWARDS_HELD = 2  # the live forward's activations, and about as much again that the process keeps: blocks
+# under the allocator's mmap threshold (harness/allocator.py: tensors over 4 MiB are returned on free) and what
+# building the module leaves. Measured with the setting on (plan_check.py, BENCHMARKS.md): WavLM-Base+ peaks at
+# floor + weights + pooled + 2.4 to 2.7 forwards (296 utterances, four runs; 2.2 on 50), WavLM-Large at 2.1;
+# with it off (BENCH_MMAP_THRESHOLD=0), 3.4 to 4.5
 SYNTH_UTTERANCE_S = 2.8  # the synthetic corpus's mean utterance, when it is not generated yet
 
 Mode = Literal["cache", "stream"]
@@ -396,8 +399,8 @@ def _stage_costs(plans: list[CellPlan], audio: CorpusAudio, arch: Arch, uses: li
     weights = 4 * arch.params
     forwards = RAM_FORWARDS_HELD * arch.activation_bytes
     note = ("one upstream pass; pooled vectors accumulate in float32 in RAM until the entry is written; "
-            f"float32 weights and {RAM_FORWARDS_HELD} forwards' activations over the longest chunk (the "
-            "allocator keeps the blocks of the last one)")
+            f"float32 weights and {RAM_FORWARDS_HELD} forwards' activations over the longest chunk (one live, "
+            "about one more kept by the process: small blocks, the module's build)")
     if pass_flops:
         features = StageCost("features", pass_flops, "gpu", pass_flops / g.flops_per_s / 3600, 0.0,
                              PROCESS_BASE_BYTES + weights + ram_pooled + forwards, note)
