@@ -8,8 +8,12 @@ activations instead of one (BENCHMARKS.md, "The plan against measurements"). A f
 (``mallopt(M_MMAP_THRESHOLD, 4 MiB)``) maps every block over it on its own and unmaps it on
 free, so the process holds what is live.
 
-The setting: ``BENCH_MMAP_THRESHOLD`` (bytes; unset: :data:`DEFAULT_THRESHOLD_BYTES`; ``0`` or
-``off``: leave the allocator as it is). Applied once per process, by
+The setting: ``BENCH_MMAP_THRESHOLD`` (bytes; ``on``: :data:`DEFAULT_THRESHOLD_BYTES`; unset, ``0``
+or ``off``: leave the allocator as it is). Off by default: on this 2-core CPU it cost about 12% of
+an extraction's wall time (two clean on/off pairs of WavLM-Base+; every mapped block is zeroed
+again on each forward) for 250 to 350 MB less peak RSS, and it stays set for the heads a worker
+trains afterwards. `bench plan` counts the RAM either way (:func:`harness.matrix.plan.forwards_held`):
+three forwards' activations when off, two when on. Applied once per process, by
 :func:`bound_retained_memory`, which :func:`harness.features.upstream.build_upstream` calls before
 an upstream is built (every extraction path -- the main entry, derived entries, streamed frames --
 builds its upstream there). It stays for the rest of the process (a later head training in the
@@ -35,22 +39,23 @@ _applied: str | None = None  # what the first call did (the process's state; lat
 
 
 def threshold_from_env(environ: dict[str, str] | None = None) -> int:
-    """The threshold ``BENCH_MMAP_THRESHOLD`` asks for, in bytes (0: off). Raises BenchError on a
-    value that is not a whole number of bytes in [0, 32 MiB] (or ``off``)."""
+    """The threshold ``BENCH_MMAP_THRESHOLD`` asks for, in bytes (0: off, the default; ``on``:
+    :data:`DEFAULT_THRESHOLD_BYTES`). Raises BenchError on a value that is not a whole number of
+    bytes in [0, 32 MiB] (or ``on`` / ``off``)."""
     raw = (os.environ if environ is None else environ).get(ENV, "").strip()
-    if not raw:
-        return DEFAULT_THRESHOLD_BYTES
-    if raw.lower() in ("off", "0"):
+    if not raw or raw.lower() in ("off", "0"):
         return 0
+    if raw.lower() == "on":
+        return DEFAULT_THRESHOLD_BYTES
     try:
         value = int(raw)
     except ValueError:
         value = -1
     if not 0 <= value <= MAX_THRESHOLD_BYTES:
         raise BenchError(f"{ENV}={raw!r}: expected a whole number of bytes from 0 to {MAX_THRESHOLD_BYTES} "
-                         f"(glibc's largest mmap threshold), or 'off'; got {raw!r}. Unset it for the default "
-                         f"({DEFAULT_THRESHOLD_BYTES}: blocks over 4 MiB returned to the OS when freed), or set "
-                         f"{ENV}=0 to leave the allocator as it is.")
+                         f"(glibc's largest mmap threshold), 'on' ({DEFAULT_THRESHOLD_BYTES}: blocks over 4 MiB "
+                         f"returned to the OS when freed) or 'off'; got {raw!r}. Unset it, or set {ENV}=0, to "
+                         "leave the allocator as it is (the default).")
     return value
 
 
@@ -63,7 +68,7 @@ def bound_retained_memory() -> str:
         return _applied
     threshold = threshold_from_env()
     if threshold == 0:
-        _applied = f"{ENV}=0: the allocator left as it is"
+        _applied = f"{ENV} off (the default): the allocator left as it is"
     elif not sys.platform.startswith("linux") or not _glibc_version():
         _applied = f"not Linux with glibc ({sys.platform}): the allocator left as it is"
     else:

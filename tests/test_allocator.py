@@ -65,14 +65,14 @@ def _probe(tmp_path: Path, setting: str | None) -> dict:
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not _glibc_version(),
                     reason="the setting is glibc's mallopt (Linux with glibc only; elsewhere it does nothing)")
 def test_freed_tensors_leave_the_rss_of_an_extraction_process(tmp_path: Path) -> None:
-    """On (the default): after a real extraction, 128 MB of freed 8 MB tensors leave the RSS (only
-    the 6.4 MB of small live tensors stay). Off: the same 128 MB stay, so the first check is the
-    setting's doing, not the allocator's default."""
-    on = _probe(tmp_path / "on", None)
-    off = _probe(tmp_path / "off", "0")
+    """On (``BENCH_MMAP_THRESHOLD=on``): after a real extraction, 128 MB of freed 8 MB tensors leave
+    the RSS (only the 6.4 MB of small live tensors stay). Off (unset, the default): the same 128 MB
+    stay, so the first check is the setting's doing, not the allocator's default."""
+    on = _probe(tmp_path / "on", "on")
+    off = _probe(tmp_path / "off", None)
     assert on["entries"] == off["entries"] == 2
     assert on["applied"] == f"mallopt(M_MMAP_THRESHOLD, {DEFAULT_THRESHOLD_BYTES}) on glibc {_glibc_version()}"
-    assert off["applied"] == f"{ENV}=0: the allocator left as it is"
+    assert off["applied"] == f"{ENV} off (the default): the allocator left as it is"
     for run in (on, off):
         assert run["allocated"] > 128e6, run  # the tensors were touched: the RSS saw them
     assert on["retained"] - on["pins"] < 10e6, on
@@ -80,11 +80,26 @@ def test_freed_tensors_leave_the_rss_of_an_extraction_process(tmp_path: Path) ->
 
 
 def test_threshold_setting_parses_and_refuses_bad_values() -> None:
-    assert threshold_from_env({}) == DEFAULT_THRESHOLD_BYTES
-    assert threshold_from_env({ENV: "0"}) == threshold_from_env({ENV: "off"}) == 0
+    assert threshold_from_env({}) == threshold_from_env({ENV: "0"}) == threshold_from_env({ENV: "off"}) == 0
+    assert threshold_from_env({ENV: "on"}) == threshold_from_env({ENV: "ON"}) == DEFAULT_THRESHOLD_BYTES
     assert threshold_from_env({ENV: "1048576"}) == 1 << 20
     for bad in ("4MB", "-1", str(64 << 20)):
         with pytest.raises(BenchError) as err:
             threshold_from_env({ENV: bad})
         text = str(err.value)
         assert f"{ENV}={bad!r}" in text and "from 0 to 33554432" in text and f"{ENV}=0" in text
+
+
+def test_the_plan_counts_what_the_setting_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench plan` reads the setting as the extraction will: three forwards' activations held with
+    it off (glibc keeps freed heap blocks), two with it on (BENCHMARKS.md, the plan against
+    measurements)."""
+    from harness.matrix.plan import forwards_held
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert forwards_held() == 3
+    monkeypatch.setenv(ENV, "on")
+    assert forwards_held() == 2
+    monkeypatch.setenv(ENV, "4MB")
+    with pytest.raises(BenchError):
+        forwards_held()

@@ -55,11 +55,23 @@ HEAD_TRAIN_FACTOR = 3.0  # a training step: forward + backward ~ 3 forwards
 PROCESS_BASE_BYTES = 700_000_000  # python + torch + transformers imported: the floor of every job's RSS
 SIGNAL_CPU_S_PER_AUDIO_S = 0.0015  # MFCC: seconds per audio second on 2 cores, decoding included (plan_check, quiet;
 # 0.03 at load 3 to 4)
-RAM_FORWARDS_HELD = 2  # the live forward's activations, and about as much again that the process keeps: blocks
-# under the allocator's mmap threshold (harness/allocator.py: tensors over 4 MiB are returned on free) and what
-# building the module leaves. Measured with the setting on (plan_check.py, BENCHMARKS.md): WavLM-Base+ peaks at
-# floor + weights + pooled + 2.4 to 2.7 forwards (296 utterances, four runs; 2.2 on 50), WavLM-Large at 2.1;
-# with it off (BENCH_MMAP_THRESHOLD=0), 3.4 to 4.5
+# Forwards' activations an extraction process holds at its peak: the live forward's, and what the
+# process keeps of earlier ones. glibc raises its mmap threshold to the largest block freed, so
+# large activations then come from the heap and freed heap blocks stay resident: measured with
+# plan_check.py (BENCHMARKS.md) on WavLM-Base+, the peak is floor + weights + pooled + 3.4 to 4.7
+# forwards over 296 utterances (nine runs), about 2.3 on 50; WavLM-Large 2.1. With the allocator
+# setting on (harness/allocator.py: blocks over 4 MiB returned on free), 2.4 to 2.7 (seven runs).
+RAM_FORWARDS_HELD = {False: 3, True: 2}  # allocator setting off (the default) / on
+
+
+def forwards_held() -> int:
+    """:data:`RAM_FORWARDS_HELD` for the allocator setting of this environment (``BENCH_MMAP_THRESHOLD``,
+    read as the extraction will read it)."""
+    from ..allocator import threshold_from_env
+
+    return RAM_FORWARDS_HELD[threshold_from_env() > 0]
+
+
 SYNTH_UTTERANCE_S = 2.8  # the synthetic corpus's mean utterance, when it is not generated yet
 
 Mode = Literal["cache", "stream"]
@@ -397,10 +409,11 @@ def _stage_costs(plans: list[CellPlan], audio: CorpusAudio, arch: Arch, uses: li
     pass_flops = arch.flops_per_audio_s * audio.seconds
     ram_pooled = audio.utterances * arch.num_layers * arch.hidden_size * 4 * 2  # float32 accumulators, 2 windows
     weights = 4 * arch.params
-    forwards = RAM_FORWARDS_HELD * arch.activation_bytes
+    held = forwards_held()
+    forwards = held * arch.activation_bytes
     note = ("one upstream pass; pooled vectors accumulate in float32 in RAM until the entry is written; "
-            f"float32 weights and {RAM_FORWARDS_HELD} forwards' activations over the longest chunk (one live, "
-            "about one more kept by the process: small blocks, the module's build)")
+            f"float32 weights and {held} forwards' activations over the longest chunk (one live, the rest "
+            "freed blocks the C allocator keeps" + ("; BENCH_MMAP_THRESHOLD on)" if held == 2 else ")"))
     if pass_flops:
         features = StageCost("features", pass_flops, "gpu", pass_flops / g.flops_per_s / 3600, 0.0,
                              PROCESS_BASE_BYTES + weights + ram_pooled + forwards, note)
