@@ -24,8 +24,9 @@ def build_upstream(card: ResolvedCard, *, language: str | None = None, workspace
     """Instantiate ``card``'s adapter, move it to ``device``, put it in eval mode and freeze it.
 
     ``workspace``: where the model and cache folders are (anything with ``path(setting)``). First
-    bounds what the process's allocator keeps of freed tensors (:mod:`harness.allocator`, once per
-    process, before the weights are allocated): every extraction builds its upstream here."""
+    applies the allocator setting (:mod:`harness.allocator`: with ``BENCH_MMAP_THRESHOLD=on`` freed
+    large tensors go back to the OS; off by default), once per process, before the weights are
+    allocated: every extraction builds its upstream here."""
     bound_retained_memory()
     cls = adapter_class(card)
     kwargs = bind_args(cls, card.args, context=adapter_context(workspace, language))
