@@ -116,7 +116,7 @@ def _one(s: Sample | None) -> list[Sample] | None:
 def capacity_samples(record: CellResult) -> list[Sample] | None:
     """The 10% probe's per-item samples: one per retraining (``repeats``), else the one stored;
     None when any is missing."""
-    cap = _capacity(record)
+    cap = capacity_section(record)
     if cap is None:
         return None
     if cap.repeats:
@@ -129,13 +129,13 @@ def _metric(metrics: Metrics | None, name: str) -> float | None:
     return number(getattr(metrics, name, None)) if metrics is not None else None
 
 
-def _capacity(record: CellResult) -> Capacity | None:
+def capacity_section(record: CellResult) -> Capacity | None:
     return record.analyses.capacity if record.analyses is not None else None
 
 
 def capacity_f1(record: CellResult) -> float | None:
     """The 10%-capacity micro-F1 of a record (None: no capacity analysis)."""
-    cap = _capacity(record)
+    cap = capacity_section(record)
     return cap.metrics.f1_micro if cap is not None and cap.metrics is not None else None
 
 
@@ -222,7 +222,7 @@ def capacity_cell(runs: Sequence[Run], *, notes: Notes, n_boot: int) -> Cell:
 
 def capacity_change(record: CellResult) -> float | None:
     """Relative change of micro-F1 in percent (+ is a gain): as reported, else recomputed."""
-    cap = _capacity(record)
+    cap = capacity_section(record)
     reported = cap.relative_change_pct if cap is not None else None
     if isinstance(reported, dict):
         reported = reported.get("f1_micro")

@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from ..run.record import Capacity, CellResult, InferenceTime
+from ..run.record import CellResult, InferenceTime
 from ..schema import PaperLayout, TableLayout
 from .aggregate import (
     Notes,
     RunIndex,
     capacity_cell,
     capacity_f1,
+    capacity_section,
     failure_notes,
     language_fallback,
     metric_measure,
@@ -505,7 +506,8 @@ def _capacity_table(ctx: _Context) -> Table | None:
 
 def _repeats_footer(runs: Sequence[Run]) -> str:
     """How many times each seed's 10% head was retrained (``analyses.capacity_repeats``)."""
-    counts = sorted({len(cap.seeds) if cap.seeds else 1 for cap in (_capacity_of(r) for r in runs) if cap is not None})
+    counts = sorted({len(cap.seeds) if cap.seeds else 1
+                     for cap in (capacity_section(r.record) for r in runs if r.status == "ok") if cap is not None})
     if counts in ([], [1]):
         return "One retraining of the 10% probe per seed (the paper's code)."
     text = " or ".join(map(str, counts))
@@ -515,14 +517,8 @@ def _repeats_footer(runs: Sequence[Run]) -> str:
             "retraining paired with its seed's full-dimension probe.")
 
 
-def _capacity_of(run: Run) -> Capacity | None:
-    analyses = run.record.analyses
-    return analyses.capacity if analyses is not None and run.status == "ok" else None
-
-
 def _capacity_k(run: Run) -> float | None:
-    analyses = run.record.analyses
-    cap = analyses.capacity if analyses is not None else None
+    cap = capacity_section(run.record)
     return number(cap.k) if cap is not None else None
 
 
